@@ -1,0 +1,36 @@
+"""Installs mmkeras (multimodal Keras models) and serving (a TF Serving
+compatible model server and client)."""
+
+from setuptools import find_packages
+from setuptools import setup
+
+setup(
+    name="mmkeras",
+    version="0.1.0",
+    description=(
+        "Multimodal models in TensorFlow/Keras: encoders, fusion, tf.data "
+        "pipelines, TF Serving export and a compatible model server."
+    ),
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.11,<3.12",
+    packages=find_packages(include=["mmkeras", "mmkeras.*", "serving", "serving.*"]),
+    install_requires=[
+        "tensorflow>=2.21,<2.22",
+        "keras>=3.15,<3.16",
+        # 2.21.0 registers ops that break Keras users; 2.21.1 fixes it.
+        "tensorflow-text>=2.21.1,<2.22",
+        "tensorflow-serving-api>=2.21,<2.22",
+        "grpcio>=1.60",
+        "numpy>=1.26",
+    ],
+    extras_require={
+        "dev": ["pytest>=8", "ruff>=0.6"],
+    },
+    entry_points={
+        "console_scripts": [
+            "mmkeras=mmkeras.cli:main",
+            "mmkeras-model-server=serving.server.main:main",
+        ],
+    },
+)
