@@ -1,0 +1,134 @@
+"""A small transformer text encoder."""
+
+import keras
+from keras import ops
+
+from mmkeras.layers.masked_mean_pooling import MaskedMeanPooling
+from mmkeras.layers.transformer_block import TransformerBlock
+
+
+@keras.saving.register_keras_serializable(package="mmkeras")
+class PositionEmbedding(keras.layers.Layer):
+    """Adds a learned embedding of each position to a token sequence.
+
+    Args:
+        sequence_length: int. Maximum number of positions.
+        **kwargs: Base layer arguments.
+    """
+
+    def __init__(self, sequence_length, **kwargs):
+        super().__init__(**kwargs)
+        self.sequence_length = sequence_length
+
+    def build(self, input_shape):
+        self.position_embeddings = self.add_weight(
+            shape=(self.sequence_length, input_shape[-1]),
+            initializer=keras.initializers.RandomNormal(stddev=0.02),
+            name="position_embeddings",
+        )
+
+    def call(self, inputs):
+        length = ops.shape(inputs)[1]
+        positions = ops.cast(self.position_embeddings[:length], inputs.dtype)
+        return inputs + positions[None]
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(sequence_length=self.sequence_length)
+        return config
+
+
+@keras.saving.register_keras_serializable(package="mmkeras")
+class TextEncoder(keras.Model):
+    """Encodes token ids with embeddings and transformer blocks.
+
+    Args:
+        vocabulary_size: int. Number of token ids.
+        sequence_length: int. Length of the token sequences.
+        hidden_dim: int. Width of the embeddings.
+        num_layers: int. Number of transformer blocks.
+        num_heads: int. Attention heads per block.
+        dropout: float. Dropout rate inside the blocks.
+        **kwargs: Base model arguments, e.g. `name` and `dtype`.
+
+    Inputs:
+        token_ids: int `(batch, sequence_length)`.
+        padding_mask: bool `(batch, sequence_length)`, False on padding;
+            padding is neither attended to nor pooled.
+
+    Outputs:
+        dict with `pooled_output` `(batch, hidden_dim)` (masked mean) and
+        `sequence_output` `(batch, sequence_length, hidden_dim)`.
+
+    Example:
+    >>> encoder = TextEncoder(vocabulary_size=50, sequence_length=8,
+    ...                       hidden_dim=16)
+    >>> outputs = encoder({"token_ids": np.ones((2, 8), "int32"),
+    ...                    "padding_mask": np.ones((2, 8), bool)})
+    >>> outputs["pooled_output"].shape
+    TensorShape([2, 16])
+    """
+
+    def __init__(
+        self,
+        vocabulary_size,
+        sequence_length,
+        hidden_dim,
+        num_layers=1,
+        num_heads=2,
+        dropout=0.0,
+        **kwargs,
+    ):
+        dtype = kwargs.pop("dtype", None)
+        token_ids = keras.Input((sequence_length,), dtype="int32", name="token_ids")
+        padding_mask = keras.Input(
+            (sequence_length,), dtype="bool", name="padding_mask"
+        )
+        x = keras.layers.Embedding(
+            vocabulary_size, hidden_dim, dtype=dtype, name="token_embedding"
+        )(token_ids)
+        x = PositionEmbedding(
+            sequence_length, dtype=dtype, name="position_embedding"
+        )(x)
+        for i in range(num_layers):
+            x = TransformerBlock(
+                hidden_dim,
+                num_heads,
+                intermediate_dim=hidden_dim * 2,
+                dropout=dropout,
+                dtype=dtype,
+                name=f"transformer_{i}",
+            )(x, padding_mask=padding_mask)
+        x = keras.layers.LayerNormalization(
+            epsilon=1e-6, dtype=dtype, name="final_norm"
+        )(x)
+        pooled = MaskedMeanPooling(dtype=dtype, name="pooling")(
+            x, padding_mask=padding_mask
+        )
+        super().__init__(
+            inputs={"token_ids": token_ids, "padding_mask": padding_mask},
+            outputs={"pooled_output": pooled, "sequence_output": x},
+            dtype=dtype,
+            **kwargs,
+        )
+        self.vocabulary_size = vocabulary_size
+        self.sequence_length = sequence_length
+        self.hidden_dim = hidden_dim
+        self.num_layers = num_layers
+        self.num_heads = num_heads
+        self.dropout = dropout
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "vocabulary_size": self.vocabulary_size,
+            "sequence_length": self.sequence_length,
+            "hidden_dim": self.hidden_dim,
+            "num_layers": self.num_layers,
+            "num_heads": self.num_heads,
+            "dropout": self.dropout,
+        }

@@ -1,0 +1,17 @@
+"""Preprocessing layers made of TF ops: usable in tf.data and in exports."""
+
+from mmkeras.preprocessing.image_preprocessor import ImagePreprocessor
+from mmkeras.preprocessing.image_text_preprocessor import ImageTextPreprocessor
+from mmkeras.preprocessing.vocabulary import learn_vocabulary
+from mmkeras.preprocessing.vocabulary import load_vocabulary
+from mmkeras.preprocessing.vocabulary import save_vocabulary
+from mmkeras.preprocessing.word_piece_tokenizer import WordPieceTokenizer
+
+__all__ = [
+    "ImagePreprocessor",
+    "ImageTextPreprocessor",
+    "WordPieceTokenizer",
+    "learn_vocabulary",
+    "load_vocabulary",
+    "save_vocabulary",
+]

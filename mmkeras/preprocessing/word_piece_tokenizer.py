@@ -1,0 +1,124 @@
+"""A word-piece tokenizer layer built on tensorflow_text."""
+
+import keras
+import tensorflow as tf
+import tensorflow_text as tf_text
+
+from mmkeras.preprocessing.vocabulary import PAD_TOKEN
+from mmkeras.preprocessing.vocabulary import SPECIAL_TOKENS
+from mmkeras.preprocessing.vocabulary import SUFFIX_INDICATOR
+from mmkeras.preprocessing.vocabulary import UNKNOWN_TOKEN
+
+
+@keras.saving.register_keras_serializable(package="mmkeras")
+class WordPieceTokenizer(keras.layers.Layer):
+    """Turns raw strings into fixed-length token ids and a padding mask.
+
+    Uses tensorflow_text's FastBertTokenizer (lower-casing, accent
+    stripping, punctuation splitting, then fast word-piece), whose ops also
+    run in TFLite. The layer is made of TF ops only, so the same instance
+    works eagerly, inside `tf.data.Dataset.map` and inside an exported
+    serving signature. The vocabulary is part of the config, so it travels
+    with a saved model.
+
+    Args:
+        vocabulary: list of str. Id 0 must be `[PAD]` and the list must
+            contain `[UNK]`; see `learn_vocabulary`.
+        sequence_length: int. Outputs are truncated or padded to this
+            length.
+        **kwargs: Base layer arguments.
+
+    Call arguments:
+        inputs: a string tensor, scalar `()` or batched `(batch,)`.
+
+    Returns:
+        dict with `token_ids` (int32) and `padding_mask` (bool), shaped
+        `(sequence_length,)` or `(batch, sequence_length)`.
+
+    Example:
+    >>> tokenizer = WordPieceTokenizer(
+    ...     ["[PAD]", "[UNK]", "a", "red", "circle", "##s"], sequence_length=4
+    ... )
+    >>> tokenizer(tf.constant("A red circles"))["token_ids"].numpy()
+    array([2, 3, 4, 5], dtype=int32)
+    """
+
+    def __init__(self, vocabulary, sequence_length, **kwargs):
+        kwargs.setdefault("dtype", "int32")
+        super().__init__(**kwargs)
+        vocabulary = list(vocabulary)
+        if not vocabulary or vocabulary[0] != PAD_TOKEN:
+            raise ValueError(
+                f"vocabulary[0] must be '{PAD_TOKEN}' (id 0 is padding), "
+                f"received {vocabulary[:1]!r}."
+            )
+        if UNKNOWN_TOKEN not in vocabulary:
+            raise ValueError(f"vocabulary must contain '{UNKNOWN_TOKEN}'.")
+        if len(set(vocabulary)) != len(vocabulary):
+            raise ValueError("vocabulary has duplicate tokens.")
+        if sequence_length < 1:
+            raise ValueError(
+                f"sequence_length must be positive, received {sequence_length}."
+            )
+        self.vocabulary = vocabulary
+        self.sequence_length = sequence_length
+        self._tokenizer = tf_text.FastBertTokenizer(
+            vocab=vocabulary,
+            suffix_indicator=SUFFIX_INDICATOR,
+            unknown_token=UNKNOWN_TOKEN,
+            token_out_type=tf.int32,
+            lower_case_nfd_strip_accents=True,
+        )
+        # Strings are not floats: keep Keras from casting or converting them.
+        self._convert_input_args = False
+        self._allow_non_tensor_positional_args = True
+        self.built = True
+
+    @property
+    def vocabulary_size(self):
+        return len(self.vocabulary)
+
+    @property
+    def special_token_ids(self):
+        return [self.vocabulary.index(t) for t in SPECIAL_TOKENS]
+
+    def call(self, inputs):
+        inputs = tf.convert_to_tensor(inputs)
+        if inputs.dtype != tf.string:
+            raise TypeError(
+                f"WordPieceTokenizer expects a string tensor, received dtype "
+                f"{inputs.dtype.name}."
+            )
+        scalar = inputs.shape.rank == 0
+        if scalar:
+            inputs = inputs[None]
+        elif inputs.shape.rank != 1:
+            raise ValueError(
+                "WordPieceTokenizer expects a scalar or a (batch,) string "
+                f"tensor, received shape {inputs.shape}."
+            )
+        pieces = self._tokenizer.tokenize(inputs)
+        # FastBertTokenizer returns (batch, words, pieces); ids are per piece.
+        if pieces.shape.rank == 3:
+            pieces = pieces.merge_dims(1, 2)
+        token_ids = pieces.to_tensor(
+            default_value=0, shape=[None, self.sequence_length]
+        )
+        outputs = {"token_ids": token_ids, "padding_mask": token_ids != 0}
+        if scalar:
+            outputs = {k: v[0] for k, v in outputs.items()}
+        return outputs
+
+    def compute_output_spec(self, inputs):
+        shape = tuple(inputs.shape) + (self.sequence_length,)
+        return {
+            "token_ids": keras.KerasTensor(shape, "int32"),
+            "padding_mask": keras.KerasTensor(shape, "bool"),
+        }
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            vocabulary=self.vocabulary, sequence_length=self.sequence_length
+        )
+        return config
