@@ -2,11 +2,12 @@
 
 import keras
 
+from mmkeras.functional_model import FunctionalModel
 from mmkeras.layers.masked_mean_pooling import MaskedMeanPooling
 
 
 @keras.saving.register_keras_serializable(package="mmkeras")
-class ImageEncoder(keras.Model):
+class ImageEncoder(FunctionalModel):
     """Encodes images with a stack of strided convolution blocks.
 
     Each block is conv 3x3 (stride 2 after the first block), batch norm and
@@ -66,10 +67,10 @@ class ImageEncoder(keras.Model):
         self.num_layers = num_layers
 
     def get_config(self):
-        return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "image_size": self.image_size,
-            "hidden_dim": self.hidden_dim,
-            "num_layers": self.num_layers,
-        }
+        config = super().get_config()
+        config.update(
+            image_size=self.image_size,
+            hidden_dim=self.hidden_dim,
+            num_layers=self.num_layers,
+        )
+        return config

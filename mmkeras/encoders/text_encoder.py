@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from mmkeras.functional_model import FunctionalModel
 from mmkeras.layers.masked_mean_pooling import MaskedMeanPooling
 from mmkeras.layers.transformer_block import TransformerBlock
 
@@ -42,7 +43,7 @@ class PositionEmbedding(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="mmkeras")
-class TextEncoder(keras.Model):
+class TextEncoder(FunctionalModel):
     """Encodes token ids with embeddings and transformer blocks.
 
     Args:
@@ -122,13 +123,13 @@ class TextEncoder(keras.Model):
         self.dropout = dropout
 
     def get_config(self):
-        return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "vocabulary_size": self.vocabulary_size,
-            "sequence_length": self.sequence_length,
-            "hidden_dim": self.hidden_dim,
-            "num_layers": self.num_layers,
-            "num_heads": self.num_heads,
-            "dropout": self.dropout,
-        }
+        config = super().get_config()
+        config.update(
+            vocabulary_size=self.vocabulary_size,
+            sequence_length=self.sequence_length,
+            hidden_dim=self.hidden_dim,
+            num_layers=self.num_layers,
+            num_heads=self.num_heads,
+            dropout=self.dropout,
+        )
+        return config

@@ -2,6 +2,7 @@
 
 import keras
 
+from mmkeras.functional_model import FunctionalModel
 
 def _model_inputs_by_name(encoders):
     """One fresh `keras.Input` per distinct encoder input name."""
@@ -23,7 +24,7 @@ def _model_inputs_by_name(encoders):
 
 
 @keras.saving.register_keras_serializable(package="mmkeras")
-class MultimodalBackbone(keras.Model):
+class MultimodalBackbone(FunctionalModel):
     """Runs each modality's encoder and fuses their pooled embeddings.
 
     Composition over configuration: pass already-built encoders and a
@@ -81,8 +82,7 @@ class MultimodalBackbone(keras.Model):
 
     def get_config(self):
         return {
-            "name": self.name,
-            "trainable": self.trainable,
+            **super().get_config(),
             "encoders": {
                 k: keras.saving.serialize_keras_object(v)
                 for k, v in self.encoders.items()

@@ -2,11 +2,12 @@
 
 import keras
 
+from mmkeras.functional_model import FunctionalModel
 from mmkeras.models.multimodal_backbone import MultimodalBackbone
 
 
 @keras.saving.register_keras_serializable(package="mmkeras")
-class MultimodalClassifier(keras.Model):
+class MultimodalClassifier(FunctionalModel):
     """Predicts one of `num_classes` labels from the fused embedding.
 
     A functional model ready for `compile`/`fit`: its single output is the
@@ -41,7 +42,8 @@ class MultimodalClassifier(keras.Model):
             )
         if num_classes < 2:
             raise ValueError(f"num_classes must be >= 2, received {num_classes}.")
-        policy = backbone.dtype_policy
+        # The head computes in the fusion's policy; logits stay float32.
+        policy = backbone.fusion.dtype_policy
         head = keras.Sequential(
             [
                 keras.layers.Dropout(dropout, dtype=policy),
@@ -69,8 +71,7 @@ class MultimodalClassifier(keras.Model):
 
     def get_config(self):
         return {
-            "name": self.name,
-            "trainable": self.trainable,
+            **super().get_config(),
             "backbone": keras.saving.serialize_keras_object(self.backbone),
             "num_classes": self.num_classes,
             "hidden_dim": self.hidden_dim,
