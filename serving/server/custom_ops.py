@@ -1,0 +1,27 @@
+"""Registers the custom op libraries that served models may use.
+
+The official TensorFlow Serving binary links in the TF Text ops so that
+SavedModels with in-graph tokenizers load; importing tensorflow_text does
+the same for this process. Loading a SavedModel that needs an op nobody
+registered fails with "Op type not registered", so this runs first.
+"""
+
+import importlib
+import logging
+
+logger = logging.getLogger(__name__)
+
+OP_LIBRARIES = ("tensorflow_text",)
+
+
+def register_custom_ops():
+    """Imports each op library that is installed; returns the ones loaded."""
+    loaded = []
+    for module_name in OP_LIBRARIES:
+        try:
+            importlib.import_module(module_name)
+        except ImportError as error:
+            logger.warning("Custom ops from %s unavailable: %s", module_name, error)
+            continue
+        loaded.append(module_name)
+    return loaded

@@ -1,0 +1,79 @@
+"""Checks a request's input tensors against a signature and decodes them.
+
+Everything a client can get wrong is reported as INVALID_ARGUMENT before
+the model runs, so a bad request never reaches TensorFlow: the set of input
+names (TensorFlow Serving's messages), each tensor's dtype and shape
+against the signature's TensorSpec, and whether the TensorProto decodes.
+"""
+
+import tensorflow as tf
+
+from serving import tensors
+from serving.server import errors
+
+
+def decode_inputs(signature_name, input_specs, request_inputs):
+    """Validates and decodes the `inputs` map of a PredictRequest.
+
+    Args:
+        signature_name: str. Named in error messages.
+        input_specs: dict[str, tf.TensorSpec]. The signature's inputs.
+        request_inputs: Mapping[str, TensorProto]. The request's inputs.
+
+    Returns:
+        dict[str, tf.Tensor], one tensor per signature input.
+
+    Raises:
+        ServingError: INVALID_ARGUMENT describing the first problem found.
+    """
+    _check_input_names(input_specs, request_inputs)
+    return {
+        alias: _decode_input(signature_name, alias, spec, request_inputs[alias])
+        for alias, spec in sorted(input_specs.items())
+    }
+
+
+def _check_input_names(input_specs, request_inputs):
+    expected = set(input_specs)
+    sent = set(request_inputs)
+    if len(sent) != len(expected):
+        raise errors.invalid_argument(
+            f"input size does not match signature: {len(sent)}!="
+            f"{len(expected)} len({_join(sent)}) != len({_join(expected)}). "
+            f"Sent extra: {_join(sent - expected)}. "
+            f"Missing but required: {_join(expected - sent)}."
+        )
+    unexpected = sent - expected
+    if unexpected:
+        raise errors.invalid_argument(
+            "input tensor alias not found in signature: "
+            f"{min(unexpected)}. Inputs expected to be in the set "
+            f"{_join(expected)}."
+        )
+
+
+def _decode_input(signature_name, alias, spec, proto):
+    where = f'Input "{alias}" of signature "{signature_name}"'
+    received_dtype = tensors.dtype_name(proto.dtype)
+    if proto.dtype != spec.dtype.as_datatype_enum:
+        raise errors.invalid_argument(
+            f"{where} expects dtype {spec.dtype.name}, but the request sent "
+            f"{received_dtype}."
+        )
+    received_shape = tf.TensorShape(proto.tensor_shape)
+    if not spec.shape.is_compatible_with(received_shape):
+        raise errors.invalid_argument(
+            f"{where} expects shape {spec.shape}, but the request sent shape "
+            f"{received_shape}."
+        )
+    try:
+        array = tensors.to_ndarray(proto)
+    except ValueError as error:
+        raise errors.invalid_argument(
+            f"tensor parsing error: {alias}. {error}"
+        ) from error
+    return tf.convert_to_tensor(array, dtype=spec.dtype)
+
+
+def _join(names):
+    return "{" + ",".join(sorted(names)) + "}"

@@ -1,0 +1,133 @@
+"""Finding and loading model versions laid out like TensorFlow Serving's.
+
+A model lives under a base path with one SavedModel per version:
+
+    <model_base_path>/1/saved_model.pb
+    <model_base_path>/2/saved_model.pb
+
+Only subdirectories whose names are all digits are versions. Anything else
+is ignored, in particular the temporary directories an atomic export writes
+before renaming them into place (e.g. `.tmp-3`).
+"""
+
+import dataclasses
+import os
+from typing import Any
+
+import tensorflow as tf
+from tensorflow.core.protobuf import meta_graph_pb2
+from tensorflow.core.protobuf import saved_model_pb2
+
+from serving.server.custom_ops import register_custom_ops
+
+SERVE_TAG = "serve"
+SAVED_MODEL_FILENAME = "saved_model.pb"
+
+
+@dataclasses.dataclass(frozen=True)
+class Servable:
+    """One loaded version of a model.
+
+    Args:
+        name: str. The model name clients ask for.
+        version: int. The version number (the directory name).
+        path: str. The version's SavedModel directory.
+        signatures: dict[str, ConcreteFunction]. Callable signatures.
+        signature_defs: dict[str, SignatureDef]. The signatures as stored in
+            `saved_model.pb`, reported by GetModelMetadata.
+        saved_model: the object returned by `tf.saved_model.load`. Kept so
+            that the variables the signatures capture stay alive.
+    """
+
+    name: str
+    version: int
+    path: str
+    signatures: dict
+    signature_defs: dict
+    saved_model: Any = dataclasses.field(repr=False)
+
+
+def find_versions(model_base_path):
+    """Lists the version numbers under a model base path, ascending.
+
+    Raises:
+        FileNotFoundError: if the base path is not a directory.
+    """
+    if not os.path.isdir(model_base_path):
+        raise FileNotFoundError(
+            f"Model base path {model_base_path!r} does not exist or is not a "
+            "directory. Pass --model_base_path=DIR where DIR contains one "
+            "numbered subdirectory per version (e.g. DIR/1/saved_model.pb)."
+        )
+    versions = []
+    for entry in os.scandir(model_base_path):
+        if entry.is_dir() and entry.name.isdigit():
+            versions.append(int(entry.name))
+    return sorted(versions)
+
+
+def load_servable(name, model_base_path, version):
+    """Loads one version of a model from `<model_base_path>/<version>`."""
+    path = os.path.join(model_base_path, str(version))
+    register_custom_ops()
+    saved_model = tf.saved_model.load(path, tags=[SERVE_TAG])
+    return Servable(
+        name=name,
+        version=version,
+        path=path,
+        signatures=dict(saved_model.signatures),
+        signature_defs=read_signature_defs(path),
+        saved_model=saved_model,
+    )
+
+
+def load_latest(name, model_base_path):
+    """Loads the highest version under a model base path.
+
+    Raises:
+        FileNotFoundError: if the base path does not exist.
+        ValueError: if it holds no numbered version directory.
+    """
+    versions = find_versions(model_base_path)
+    if not versions:
+        raise ValueError(
+            f"No versions of model {name!r} found under base path "
+            f"{model_base_path!r}. Expected numbered subdirectories such as "
+            f"{os.path.join(model_base_path, '1')}."
+        )
+    return load_servable(name, model_base_path, versions[-1])
+
+
+def read_signature_defs(saved_model_dir):
+    """Reads the SignatureDefs of the serving MetaGraph from saved_model.pb.
+
+    Returns:
+        dict[str, SignatureDef], including internal entries such as
+        `__saved_model_init_op`, as TensorFlow Serving reports them.
+    """
+    saved_model = saved_model_pb2.SavedModel()
+    pb_path = os.path.join(saved_model_dir, SAVED_MODEL_FILENAME)
+    with open(pb_path, "rb") as pb_file:
+        saved_model.ParseFromString(pb_file.read())
+    meta_graph = _serving_meta_graph(saved_model, saved_model_dir)
+    return {
+        key: _copy_signature_def(signature_def)
+        for key, signature_def in meta_graph.signature_def.items()
+    }
+
+
+def _serving_meta_graph(saved_model, saved_model_dir):
+    for meta_graph in saved_model.meta_graphs:
+        if SERVE_TAG in meta_graph.meta_info_def.tags:
+            return meta_graph
+    raise ValueError(
+        f"SavedModel at {saved_model_dir!r} has no MetaGraph tagged "
+        f"{SERVE_TAG!r}. Export it with tf.saved_model.save."
+    )
+
+
+def _copy_signature_def(signature_def):
+    # A standalone copy lets the (large) parsed SavedModel be freed.
+    copy = meta_graph_pb2.SignatureDef()
+    copy.CopyFrom(signature_def)
+    return copy

@@ -1,0 +1,127 @@
+"""Conversion between Python/numpy values and `TensorProto`.
+
+Both the client and the server speak `tensorflow.TensorProto` on the wire.
+Encoding follows `tf.constant`'s conventions so that a value means the same
+thing here as in TensorFlow:
+
+- numpy arrays keep their dtype and shape;
+- Python scalars and (nested) lists are converted like `tf.constant` does:
+  `float` -> float32, `int` -> int32, `bool` -> bool, `str`/`bytes` ->
+  string; a scalar becomes a rank-0 tensor, a list keeps its nesting as
+  shape;
+- `str` values (and numpy unicode arrays) are UTF-8 encoded.
+
+Decoding accepts both the packed `tensor_content` field and the typed
+`*_val` fields (with TensorFlow's rule that a short `*_val` list is padded
+with its last value). Strings decode to numpy object arrays of `bytes`.
+"""
+
+import numpy as np
+import tensorflow as tf
+from tensorflow.core.framework import tensor_pb2
+from tensorflow.core.framework import types_pb2
+
+
+def to_tensor_proto(value):
+    """Encodes a numpy array, scalar, list, `bytes` or `str` as a TensorProto.
+
+    Args:
+        value: np.ndarray | np.generic | bytes | str | bool | int | float |
+            list. See the module docstring for the dtype rules.
+
+    Returns:
+        A `tensorflow.core.framework.tensor_pb2.TensorProto`.
+
+    Raises:
+        TypeError: if the value cannot be represented as a tensor.
+    """
+    if isinstance(value, tensor_pb2.TensorProto):
+        return value
+    if isinstance(value, np.ndarray) and value.dtype.kind in "US":
+        # make_tensor_proto rejects numpy unicode arrays; send UTF-8 bytes.
+        value = np.vectorize(_as_bytes, otypes=[object])(value)
+    try:
+        return tf.make_tensor_proto(value)
+    except (TypeError, ValueError) as error:
+        raise TypeError(
+            f"Cannot encode a value of type {type(value).__name__} as a "
+            f"tensor: {error}. Pass a numpy array, a scalar, bytes, str or "
+            "a (nested) list of those with a uniform shape."
+        ) from error
+
+
+def to_ndarray(proto):
+    """Decodes a TensorProto into a numpy array.
+
+    Args:
+        proto: tensor_pb2.TensorProto.
+
+    Returns:
+        np.ndarray; string tensors come back as object arrays of `bytes`.
+
+    Raises:
+        ValueError: if the proto is malformed: an unknown rank or negative
+            dimension, an unsupported dtype, or a `tensor_content` whose
+            length does not match the shape and dtype.
+    """
+    dtype = _numpy_compatible_dtype(proto.dtype)
+    shape = _fully_defined_shape(proto)
+    if proto.tensor_content and dtype != tf.string:
+        _check_content_length(proto, dtype, shape)
+    try:
+        return tf.make_ndarray(proto)
+    except (TypeError, ValueError, KeyError) as error:
+        raise ValueError(
+            f"Cannot decode a {dtype_name(proto.dtype)} tensor of shape "
+            f"{list(shape)}: {error}"
+        ) from error
+
+
+def dtype_name(dtype_enum):
+    """Names a `types_pb2.DataType` enum like TensorFlow does ("float32").
+
+    Falls back to the proto enum name (e.g. "DT_INVALID") for values that
+    have no TensorFlow dtype.
+    """
+    try:
+        return tf.as_dtype(dtype_enum).name
+    except TypeError:
+        return types_pb2.DataType.Name(dtype_enum)
+
+
+def _as_bytes(text):
+    return text.encode("utf-8") if isinstance(text, str) else bytes(text)
+
+
+def _numpy_compatible_dtype(dtype_enum):
+    try:
+        dtype = tf.as_dtype(dtype_enum)
+    except TypeError as error:
+        raise ValueError(
+            f"Tensor has an invalid dtype enum {dtype_enum}."
+        ) from error
+    # Resources and variants are handles into a running graph, not data.
+    if dtype in (tf.resource, tf.variant):
+        raise ValueError(f"Tensors of dtype {dtype.name} cannot be decoded.")
+    return dtype
+
+
+def _fully_defined_shape(proto):
+    if proto.tensor_shape.unknown_rank:
+        raise ValueError("Tensor shape has an unknown rank.")
+    shape = tuple(dim.size for dim in proto.tensor_shape.dim)
+    if any(size < 0 for size in shape):
+        raise ValueError(
+            f"Tensor shape {list(shape)} has a negative dimension."
+        )
+    return shape
+
+
+def _check_content_length(proto, dtype, shape):
+    expected = int(np.prod(shape, dtype=np.int64)) * dtype.size
+    received = len(proto.tensor_content)
+    if received != expected:
+        raise ValueError(
+            f"tensor_content has {received} bytes but a {dtype.name} tensor "
+            f"of shape {list(shape)} needs {expected}."
+        )
