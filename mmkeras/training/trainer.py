@@ -142,6 +142,7 @@ def train(config):
         validation_data=validation_data,
         epochs=config.epochs,
         verbose=config.verbose,
+        shuffle=False,  # the dataset reshuffles itself every epoch
         callbacks=[
             keras.callbacks.BackupAndRestore(
                 os.path.join(config.output_dir, "backup")
