@@ -21,7 +21,9 @@ def register_custom_ops():
         try:
             importlib.import_module(module_name)
         except ImportError as error:
-            logger.warning("Custom ops from %s unavailable: %s", module_name, error)
+            logger.warning(
+                "Custom ops from %s unavailable: %s", module_name, error
+            )
             continue
         loaded.append(module_name)
     return loaded

@@ -6,7 +6,8 @@ import grpc
 from tensorflow_serving.apis import model_service_pb2_grpc
 from tensorflow_serving.apis import prediction_service_pb2_grpc
 
-from serving.server import services
+from serving.server.model_service import ModelService
+from serving.server.prediction_service import PredictionService
 
 # Like TensorFlow Serving, listen on every interface by default.
 DEFAULT_HOST = "0.0.0.0"
@@ -44,10 +45,10 @@ def start_grpc_server(
         options=MESSAGE_SIZE_OPTIONS,
     )
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
-        services.PredictionService(manager), server
+        PredictionService(manager), server
     )
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(
-        services.ModelService(manager), server
+        ModelService(manager), server
     )
     address = f"{host}:{port}"
     try:
