@@ -4,10 +4,11 @@ import keras
 from keras import ops
 
 from mmkeras.layers.masked_softmax import masked_softmax
+from mmkeras.layers.modality_fusion import ModalityFusion
 
 
 @keras.saving.register_keras_serializable(package="mmkeras")
-class AttentionFusion(keras.layers.Layer):
+class AttentionFusion(ModalityFusion):
     """Fuses modality embeddings with learned, per-example attention weights.
 
     Each modality embedding `m_i` is projected to a common width,
@@ -36,9 +37,10 @@ class AttentionFusion(keras.layers.Layer):
             an argument of that name with its own implicit masks.
 
     Returns:
-        A tuple `(fused, weights)`: `fused` is `(batch, hidden_dim)` and
-        `weights` is `(batch, num_modalities)`, float32 under every dtype
-        policy so that the weights always sum to exactly 1.
+        A tuple `(fused, weights)`: `fused` is `(batch, hidden_dim)` in the
+        compute dtype and `weights` is `(batch, num_modalities)`, the
+        attention weights `alpha`, float32 under every dtype policy so that
+        they always sum to exactly 1.
 
     Example:
     >>> fusion = AttentionFusion(hidden_dim=8)
@@ -51,38 +53,14 @@ class AttentionFusion(keras.layers.Layer):
     """
 
     def __init__(self, hidden_dim, score_dim=None, **kwargs):
-        super().__init__(**kwargs)
-        self.hidden_dim = hidden_dim
+        super().__init__(hidden_dim, **kwargs)
         self.score_dim = score_dim
 
-    @property
-    def modality_names(self):
-        return sorted(self.projections)
-
     def build(self, input_shape):
-        if not isinstance(input_shape, dict) or not input_shape:
-            raise ValueError(
-                "AttentionFusion expects a non-empty dict of modality name "
-                f"to tensor, received input shape {input_shape!r}."
-            )
-        self.projections = {}
-        for name in sorted(input_shape):
-            shape = input_shape[name]
-            if len(shape) != 2:
-                raise ValueError(
-                    f"AttentionFusion expects (batch, features) for modality "
-                    f"'{name}', received shape {tuple(shape)}. Pool token "
-                    "sequences first, or use CrossAttentionFusion."
-                )
-            projection = keras.layers.Dense(
-                self.hidden_dim,
-                dtype=self.dtype_policy,
-                name=f"{name}_projection",
-            )
-            projection.build(shape)
-            self.projections[name] = projection
+        super().build(input_shape)
+        score_dim = self.score_dim or self.hidden_dim
         self.score_hidden = keras.layers.Dense(
-            self.score_dim or self.hidden_dim,
+            score_dim,
             activation="tanh",
             dtype=self.dtype_policy,
             name="score_hidden",
@@ -91,64 +69,20 @@ class AttentionFusion(keras.layers.Layer):
         self.score_output = keras.layers.Dense(
             1, dtype=self.dtype_policy, name="score_output"
         )
-        self.score_output.build((None, self.score_dim or self.hidden_dim))
+        self.score_output.build((None, score_dim))
 
     def call(self, inputs, modality_mask=None):
-        names = self.modality_names
-        missing = set(names) ^ set(inputs)
-        if missing:
-            raise ValueError(
-                f"AttentionFusion was built for modalities {names}, received "
-                f"{sorted(inputs)}."
-            )
+        present = self._presence(inputs, modality_mask)
         # (batch, modalities, hidden_dim)
-        projected = ops.stack(
-            [self.projections[name](inputs[name]) for name in names], axis=1
-        )
+        projected = ops.stack(self._project(inputs, present), axis=1)
         scores = self.score_output(self.score_hidden(projected))[..., 0]
-        present = presence_matrix(names, modality_mask, projected)
         weights = masked_softmax(scores, present)
         fused = ops.sum(
             ops.cast(weights, projected.dtype)[..., None] * projected, axis=1
         )
-        return fused, weights
-
-    def compute_output_shape(self, input_shape):
-        batch = next(iter(input_shape.values()))[0]
-        return (batch, self.hidden_dim), (batch, len(input_shape))
-
-    def compute_output_spec(self, inputs, modality_mask=None):
-        batch = next(iter(inputs.values())).shape[0]
-        return (
-            keras.KerasTensor((batch, self.hidden_dim), self.compute_dtype),
-            keras.KerasTensor((batch, len(inputs)), "float32"),
-        )
+        return self._finish(fused, present), weights
 
     def get_config(self):
         config = super().get_config()
-        config.update(hidden_dim=self.hidden_dim, score_dim=self.score_dim)
+        config.update(score_dim=self.score_dim)
         return config
-
-
-def presence_matrix(names, modality_mask, reference):
-    """bool (batch, modalities): which modalities each example has.
-
-    `reference` is a (batch, modalities, ...) tensor giving the batch size
-    for modalities that the mask dict leaves out (they count as present).
-    """
-    modality_mask = modality_mask or {}
-    unknown = set(modality_mask) - set(names)
-    if unknown:
-        raise ValueError(
-            f"modality_mask has keys {sorted(unknown)} that are not among the "
-            f"fused modalities {names}."
-        )
-    all_present = ops.ones(ops.shape(reference)[:1], dtype="bool")
-    columns = []
-    for name in names:
-        column = modality_mask.get(name)
-        if column is None:
-            columns.append(all_present)
-        else:
-            columns.append(ops.reshape(ops.cast(column, "bool"), (-1,)))
-    return ops.stack(columns, axis=1)

@@ -3,6 +3,8 @@
 import keras
 
 from mmkeras.functional_model import FunctionalModel
+from mmkeras.layers.modality_dropout import ModalityDropout
+
 
 def _model_inputs_by_name(encoders):
     """One fresh `keras.Input` per distinct encoder input name."""
@@ -14,7 +16,8 @@ def _model_inputs_by_name(encoders):
                 if tuple(inputs[name].shape) != tuple(tensor.shape):
                     raise ValueError(
                         f"Encoders disagree on input '{name}': shapes "
-                        f"{tuple(inputs[name].shape)} and {tuple(tensor.shape)}."
+                        f"{tuple(inputs[name].shape)} and "
+                        f"{tuple(tensor.shape)}."
                     )
                 continue
             inputs[name] = keras.Input(
@@ -23,26 +26,50 @@ def _model_inputs_by_name(encoders):
     return inputs
 
 
+def _encoder_output(outputs, key, modality):
+    if not isinstance(outputs, dict) or key not in outputs:
+        keys = sorted(outputs) if isinstance(outputs, dict) else outputs
+        raise ValueError(
+            f"The '{modality}' encoder must return a dict with "
+            f"'{key}', received {keys}."
+        )
+    return outputs[key]
+
+
 @keras.saving.register_keras_serializable(package="mmkeras")
 class MultimodalBackbone(FunctionalModel):
-    """Runs each modality's encoder and fuses their pooled embeddings.
+    """Runs each modality's encoder and fuses their embeddings.
 
     Composition over configuration: pass already-built encoders and a
     fusion layer. Modalities are processed in sorted-key order; the model's
     inputs are the union of the encoders' named inputs (e.g. `images`,
     `token_ids`, `padding_mask`).
 
+    A fusion layer of pooled embeddings (`AttentionFusion`,
+    `WeightedSumFusion`, `ConcatFusion`, `GatedFusion`) gets each encoder's
+    `pooled_output`. A token-level fusion layer (one whose `token_level`
+    attribute is True, e.g. `CrossAttentionFusion`) gets each encoder's
+    `sequence_output`, and as `padding_mask` each encoder's `sequence_mask`
+    output where the encoder has one (an encoder without it has no
+    padding).
+
     Args:
         encoders: dict of modality name to an encoder model whose outputs
-            include `pooled_output`.
-        fusion: a fusion layer taking a dict of `(batch, features)` tensors
-            and returning `(fused, modality_weights)`, e.g.
-            `mmkeras.layers.AttentionFusion`.
-        **kwargs: Base model arguments, e.g. `name`.
+            include `pooled_output` (and `sequence_output` for token-level
+            fusion).
+        fusion: a fusion layer from `mmkeras.layers`: called as
+            `fusion(features, modality_mask=...)`, returning
+            `(fused, modality_weights)`.
+        modality_dropout: float. Rate at which `ModalityDropout` hides whole
+            modalities in training (never all of an example's); 0 disables.
+        modality_presence: bool. Whether to add one bool `(batch,)` input
+            per modality, named `"{modality}_present"`, that marks the
+            modality as present (True) or missing (False) for each example.
+        **kwargs: Base model arguments, e.g. `name` and `dtype`.
 
     Outputs:
-        dict with `fused` `(batch, fusion width)` and `modality_weights`
-        `(batch, num_modalities)`.
+        dict with `fused` `(batch, fusion width)` in the fusion's compute
+        dtype and float32 `modality_weights` `(batch, num_modalities)`.
 
     Example:
     >>> backbone = MultimodalBackbone(
@@ -51,23 +78,67 @@ class MultimodalBackbone(FunctionalModel):
     ...         "text": TextEncoder(50, sequence_length=8, hidden_dim=16),
     ...     },
     ...     fusion=AttentionFusion(hidden_dim=16),
+    ...     modality_presence=True,
     ... )
     >>> sorted(backbone.input)
-    ['images', 'padding_mask', 'token_ids']
+    ['image_present', 'images', 'padding_mask', 'text_present', 'token_ids']
     """
 
-    def __init__(self, encoders, fusion, **kwargs):
+    def __init__(
+        self,
+        encoders,
+        fusion,
+        modality_dropout=0.0,
+        modality_presence=False,
+        **kwargs,
+    ):
         if not encoders:
             raise ValueError("MultimodalBackbone needs at least one encoder.")
+        token_level = getattr(fusion, "token_level", False)
         inputs = _model_inputs_by_name(encoders)
-        embeddings = {}
+        modality_mask = None
+        if modality_presence:
+            modality_mask = {}
+            for modality in sorted(encoders):
+                name = f"{modality}_present"
+                if name in inputs:
+                    raise ValueError(
+                        f"An encoder already has an input named '{name}'; "
+                        "rename it or use modality_presence=False."
+                    )
+                modality_mask[modality] = inputs[name] = keras.Input(
+                    shape=(), dtype="bool", name=name
+                )
+        features = {}
+        padding_mask = {}
         for modality in sorted(encoders):
             encoder = encoders[modality]
             encoder_inputs = keras.tree.map_structure(
                 lambda t: inputs[t.name], encoder.input
             )
-            embeddings[modality] = encoder(encoder_inputs)["pooled_output"]
-        fused, modality_weights = fusion(embeddings)
+            outputs = encoder(encoder_inputs)
+            if not token_level:
+                features[modality] = _encoder_output(
+                    outputs, "pooled_output", modality
+                )
+                continue
+            features[modality] = _encoder_output(
+                outputs, "sequence_output", modality
+            )
+            if "sequence_mask" in outputs:
+                padding_mask[modality] = outputs["sequence_mask"]
+        dropout = None
+        if modality_dropout:
+            dropout = ModalityDropout(
+                modality_dropout,
+                dtype=fusion.dtype_policy,
+                name="modality_dropout",
+            )
+            modality_mask = dropout(features, modality_mask=modality_mask)
+        fusion_kwargs = {"modality_mask": modality_mask}
+        if token_level:
+            fusion_kwargs["padding_mask"] = padding_mask or None
+        fused, modality_weights = fusion(features, **fusion_kwargs)
         super().__init__(
             inputs=inputs,
             outputs={"fused": fused, "modality_weights": modality_weights},
@@ -75,6 +146,9 @@ class MultimodalBackbone(FunctionalModel):
         )
         self.encoders = encoders
         self.fusion = fusion
+        self.modality_dropout = modality_dropout
+        self.modality_presence = modality_presence
+        self.modality_dropout_layer = dropout
 
     @property
     def modality_names(self):
@@ -88,6 +162,8 @@ class MultimodalBackbone(FunctionalModel):
                 for k, v in self.encoders.items()
             },
             "fusion": keras.saving.serialize_keras_object(self.fusion),
+            "modality_dropout": self.modality_dropout,
+            "modality_presence": self.modality_presence,
         }
 
     @classmethod

@@ -8,7 +8,8 @@ def test_matches_softmax_over_kept_entries():
     mask = np.array([[True, False, True]])
     expected = np.exp([1.0, 3.0]) / np.exp([1.0, 3.0]).sum()
     np.testing.assert_allclose(
-        masked_softmax(scores, mask), [[expected[0], 0.0, expected[1]]],
+        masked_softmax(scores, mask),
+        [[expected[0], 0.0, expected[1]]],
         rtol=1e-6,
     )
 

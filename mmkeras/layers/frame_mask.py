@@ -1,0 +1,71 @@
+"""Which frames of a framed or strided sequence hold only real steps."""
+
+import keras
+from keras import ops
+
+
+@keras.saving.register_keras_serializable(package="mmkeras")
+class FrameMask(keras.layers.Layer):
+    """Maps a per-step padding mask to a per-frame mask.
+
+    Frame `i` covers steps `[i * frame_step, i * frame_step + frame_length)`
+    and is real only if every step it covers is real, so no padding leaks
+    into a real frame. The frames are those of `tf.signal.frame` with
+    `pad_end=False`, which is also how `tf.signal.stft` and a `"valid"`
+    convolution with kernel `frame_length` and stride `frame_step` frame
+    their input: the mask stays aligned with their outputs.
+
+    Args:
+        frame_length: int. Steps per frame.
+        frame_step: int. Steps between the starts of adjacent frames.
+        **kwargs: Base layer arguments.
+
+    Call arguments:
+        inputs: bool `(batch, steps)`; False marks padding.
+
+    Returns:
+        bool `(batch, frames)` with `frames = (steps - frame_length) //
+        frame_step + 1` (0 if `steps < frame_length`).
+
+    Example:
+    >>> FrameMask(frame_length=3, frame_step=2)(
+    ...     np.array([[True, True, True, True, False, False]])
+    ... ).numpy()
+    array([[ True, False]])
+    """
+
+    def __init__(self, frame_length, frame_step, **kwargs):
+        super().__init__(**kwargs)
+        if frame_length < 1 or frame_step < 1:
+            raise ValueError(
+                "frame_length and frame_step must be positive, received "
+                f"frame_length={frame_length}, frame_step={frame_step}."
+            )
+        self.frame_length = frame_length
+        self.frame_step = frame_step
+
+    def call(self, inputs):
+        steps = ops.cast(ops.cast(inputs, "bool"), "int32")
+        frames = ops.extract_sequences(
+            steps, self.frame_length, self.frame_step
+        )
+        return ops.all(frames > 0, axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        steps = input_shape[1]
+        if steps is None:
+            return (input_shape[0], None)
+        frames = max((steps - self.frame_length) // self.frame_step + 1, 0)
+        return (input_shape[0], frames)
+
+    def compute_output_spec(self, inputs):
+        return keras.KerasTensor(
+            self.compute_output_shape(inputs.shape), "bool"
+        )
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            frame_length=self.frame_length, frame_step=self.frame_step
+        )
+        return config

@@ -1,0 +1,139 @@
+"""Waveform to log-mel spectrogram, in float32 under every dtype policy."""
+
+import math
+
+import keras
+import tensorflow as tf
+
+
+@keras.saving.register_keras_serializable(package="mmkeras")
+class LogMelSpectrogram(keras.layers.Layer):
+    """Computes `log(max(mel_power, floor))` frames of a waveform.
+
+    A Hann-windowed STFT (`tf.signal.stft`, no end padding, FFT size the
+    next power of two of `frame_length`), its power `|X|^2`, triangular
+    mel filters from 0 Hz to the Nyquist frequency
+    (`tf.signal.linear_to_mel_weight_matrix`, HTK mel scale), then a
+    natural log with a floor so silence gives `log(floor)` instead of
+    `-inf`. `tf.signal` rather than `keras.ops.stft`, because the latter
+    frames by the FFT size and so would tie frame and FFT lengths.
+
+    The transform runs in float32 and returns float32 under every dtype
+    policy: the power of a loud frame overflows float16 and the floor
+    (1e-6) is below float16's normal range. The layer does not cast its
+    input to the policy's compute dtype either; the next layer casts the
+    log-mel features down.
+
+    Args:
+        sample_rate: int. Sample rate of the waveform, in Hz.
+        num_mel_bins: int. Number of mel bands.
+        frame_length: int. Samples per STFT frame. Defaults to 25 ms.
+        frame_step: int. Samples between frame starts. Defaults to 10 ms.
+        floor: float. Smallest mel power before the log.
+        **kwargs: Base layer arguments, e.g. `name` and `dtype`.
+
+    Call arguments:
+        inputs: float waveform `(batch, samples)` or `(samples,)`.
+
+    Returns:
+        float32 `(batch, frames, num_mel_bins)` (or `(frames,
+        num_mel_bins)`), `frames = (samples - frame_length) // frame_step
+        + 1`; use `FrameMask(frame_length, frame_step)` for their mask.
+
+    Example:
+    >>> log_mel = LogMelSpectrogram(sample_rate=8000, num_mel_bins=16)
+    >>> log_mel(np.zeros((2, 800), "float32")).shape
+    TensorShape([2, 8, 16])
+    """
+
+    def __init__(
+        self,
+        sample_rate,
+        num_mel_bins=40,
+        frame_length=None,
+        frame_step=None,
+        floor=1e-6,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if frame_length is None:
+            frame_length = round(0.025 * sample_rate)
+        if frame_step is None:
+            frame_step = round(0.010 * sample_rate)
+        sizes = {
+            "sample_rate": sample_rate,
+            "num_mel_bins": num_mel_bins,
+            "frame_length": frame_length,
+            "frame_step": frame_step,
+        }
+        for name, value in sizes.items():
+            if value < 1:
+                raise ValueError(f"{name} must be positive, received {value}.")
+        if floor <= 0:
+            raise ValueError(
+                f"floor must be positive (it is the argument of log), "
+                f"received {floor}."
+            )
+        self.sample_rate = sample_rate
+        self.num_mel_bins = num_mel_bins
+        self.frame_length = frame_length
+        self.frame_step = frame_step
+        self.floor = floor
+        # A float16 waveform would lose the precision float32 is kept for.
+        self._convert_input_args = False
+        self._allow_non_tensor_positional_args = True
+        self.built = True
+
+    @property
+    def fft_length(self):
+        return 2 ** math.ceil(math.log2(self.frame_length))
+
+    def num_frames(self, num_samples):
+        """Frames produced from `num_samples` samples (0 if too short)."""
+        return max((num_samples - self.frame_length) // self.frame_step + 1, 0)
+
+    def mel_matrix(self):
+        """float32 `(fft_length // 2 + 1, num_mel_bins)` mel filter bank."""
+        return tf.signal.linear_to_mel_weight_matrix(
+            num_mel_bins=self.num_mel_bins,
+            num_spectrogram_bins=self.fft_length // 2 + 1,
+            sample_rate=self.sample_rate,
+            lower_edge_hertz=0.0,
+            upper_edge_hertz=self.sample_rate / 2,
+            dtype=tf.float32,
+        )
+
+    def call(self, inputs):
+        waveform = tf.cast(inputs, tf.float32)
+        stft = tf.signal.stft(
+            waveform,
+            frame_length=self.frame_length,
+            frame_step=self.frame_step,
+            fft_length=self.fft_length,
+            window_fn=tf.signal.hann_window,
+            pad_end=False,
+        )
+        power = tf.square(tf.math.real(stft)) + tf.square(tf.math.imag(stft))
+        mel = tf.tensordot(power, self.mel_matrix(), axes=1)
+        return tf.math.log(tf.maximum(mel, self.floor))
+
+    def compute_output_shape(self, input_shape):
+        samples = input_shape[-1]
+        frames = None if samples is None else self.num_frames(samples)
+        return tuple(input_shape[:-1]) + (frames, self.num_mel_bins)
+
+    def compute_output_spec(self, inputs):
+        return keras.KerasTensor(
+            self.compute_output_shape(inputs.shape), "float32"
+        )
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            sample_rate=self.sample_rate,
+            num_mel_bins=self.num_mel_bins,
+            frame_length=self.frame_length,
+            frame_step=self.frame_step,
+            floor=self.floor,
+        )
+        return config
