@@ -1,6 +1,7 @@
 """A small convolutional image encoder."""
 
 import keras
+from keras import ops
 
 from mmkeras.functional_model import FunctionalModel
 from mmkeras.layers.masked_mean_pooling import MaskedMeanPooling
@@ -13,6 +14,9 @@ class ImageEncoder(FunctionalModel):
     Each block is conv 3x3 (stride 2 after the first block), batch norm and
     ReLU, doubling the channels up to `hidden_dim`. The final feature map
     is returned as a token sequence and as its mean (the pooled output).
+    For a patch-token transformer, see `VisionTransformerEncoder`; both
+    take `images` and return the same outputs, so either can be passed to
+    `VideoEncoder` or a backbone.
 
     Args:
         image_size: tuple of int `(height, width)` of the input images.
@@ -25,8 +29,10 @@ class ImageEncoder(FunctionalModel):
             `mmkeras.preprocessing.ImagePreprocessor`).
 
     Outputs:
-        dict with `pooled_output` `(batch, hidden_dim)` and
-        `sequence_output` `(batch, patches, hidden_dim)`.
+        dict with `pooled_output` `(batch, hidden_dim)`,
+        `sequence_output` `(batch, patches, hidden_dim)` (one token per
+        cell of the final feature map) and `sequence_mask` bool
+        `(batch, patches)`, all True (images have no padding).
 
     Example:
     >>> encoder = ImageEncoder(image_size=(32, 32), hidden_dim=16)
@@ -58,7 +64,11 @@ class ImageEncoder(FunctionalModel):
         pooled = MaskedMeanPooling(dtype=dtype, name="pooling")(tokens)
         super().__init__(
             inputs=images,
-            outputs={"pooled_output": pooled, "sequence_output": tokens},
+            outputs={
+                "pooled_output": pooled,
+                "sequence_output": tokens,
+                "sequence_mask": ops.ones_like(tokens[..., 0], dtype="bool"),
+            },
             dtype=dtype,
             **kwargs,
         )

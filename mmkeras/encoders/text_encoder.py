@@ -5,41 +5,8 @@ from keras import ops
 
 from mmkeras.functional_model import FunctionalModel
 from mmkeras.layers.masked_mean_pooling import MaskedMeanPooling
+from mmkeras.layers.position_embedding import PositionEmbedding
 from mmkeras.layers.transformer_block import TransformerBlock
-
-
-@keras.saving.register_keras_serializable(package="mmkeras")
-class PositionEmbedding(keras.layers.Layer):
-    """Adds a learned embedding of each position to a token sequence.
-
-    Args:
-        sequence_length: int. Maximum number of positions.
-        **kwargs: Base layer arguments.
-    """
-
-    def __init__(self, sequence_length, **kwargs):
-        super().__init__(**kwargs)
-        self.sequence_length = sequence_length
-
-    def build(self, input_shape):
-        self.position_embeddings = self.add_weight(
-            shape=(self.sequence_length, input_shape[-1]),
-            initializer=keras.initializers.RandomNormal(stddev=0.02),
-            name="position_embeddings",
-        )
-
-    def call(self, inputs):
-        length = ops.shape(inputs)[1]
-        positions = ops.cast(self.position_embeddings[:length], inputs.dtype)
-        return inputs + positions[None]
-
-    def compute_output_shape(self, input_shape):
-        return input_shape
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(sequence_length=self.sequence_length)
-        return config
 
 
 @keras.saving.register_keras_serializable(package="mmkeras")
@@ -61,8 +28,10 @@ class TextEncoder(FunctionalModel):
             padding is neither attended to nor pooled.
 
     Outputs:
-        dict with `pooled_output` `(batch, hidden_dim)` (masked mean) and
-        `sequence_output` `(batch, sequence_length, hidden_dim)`.
+        dict with `pooled_output` `(batch, hidden_dim)` (masked mean),
+        `sequence_output` `(batch, sequence_length, hidden_dim)` and
+        `sequence_mask` bool `(batch, sequence_length)`, the padding mask
+        (True = real token), for token-level fusion.
 
     Example:
     >>> encoder = TextEncoder(vocabulary_size=50, sequence_length=8,
@@ -84,7 +53,9 @@ class TextEncoder(FunctionalModel):
         **kwargs,
     ):
         dtype = kwargs.pop("dtype", None)
-        token_ids = keras.Input((sequence_length,), dtype="int32", name="token_ids")
+        token_ids = keras.Input(
+            (sequence_length,), dtype="int32", name="token_ids"
+        )
         padding_mask = keras.Input(
             (sequence_length,), dtype="bool", name="padding_mask"
         )
@@ -111,7 +82,13 @@ class TextEncoder(FunctionalModel):
         )
         super().__init__(
             inputs={"token_ids": token_ids, "padding_mask": padding_mask},
-            outputs={"pooled_output": pooled, "sequence_output": x},
+            outputs={
+                "pooled_output": pooled,
+                "sequence_output": x,
+                # A new tensor: a model output that is one of its inputs
+                # breaks the graph of any model that calls this one.
+                "sequence_mask": ops.cast(padding_mask, "bool"),
+            },
             dtype=dtype,
             **kwargs,
         )

@@ -1,0 +1,44 @@
+import numpy as np
+
+from mmkeras.encoders import TextEncoder
+from tests.test_case import run_layer_checks
+
+TOKEN_IDS = np.array([[5, 6, 7, 8, 0, 0], [9, 3, 0, 0, 0, 0]], "int32")
+PADDING_MASK = TOKEN_IDS != 0
+
+
+def _encoder(dtype=None):
+    return TextEncoder(20, 6, 16, num_layers=1, num_heads=2, dtype=dtype)
+
+
+def test_layer_checks(tmp_path):
+    run_layer_checks(
+        _encoder,
+        {"token_ids": TOKEN_IDS, "padding_mask": PADDING_MASK},
+        tmp_path,
+    )
+
+
+def test_sequence_mask_is_the_padding_mask():
+    outputs = _encoder()({"token_ids": TOKEN_IDS, "padding_mask": PADDING_MASK})
+    assert outputs["sequence_mask"].dtype == "bool"
+    np.testing.assert_array_equal(outputs["sequence_mask"], PADDING_MASK)
+    assert outputs["sequence_output"].shape == (2, 6, 16)
+
+
+def test_padding_content_does_not_change_real_tokens_or_pooled_output():
+    encoder = _encoder()
+    rng = np.random.default_rng(1)
+    garbage = np.where(PADDING_MASK, TOKEN_IDS, rng.integers(1, 20, (2, 6)))
+    garbage = garbage.astype("int32")
+    clean = encoder({"token_ids": TOKEN_IDS, "padding_mask": PADDING_MASK})
+    dirty = encoder({"token_ids": garbage, "padding_mask": PADDING_MASK})
+    np.testing.assert_allclose(
+        dirty["pooled_output"], clean["pooled_output"], atol=1e-5
+    )
+    real = PADDING_MASK[..., None]
+    np.testing.assert_allclose(
+        np.where(real, dirty["sequence_output"], 0),
+        np.where(real, clean["sequence_output"], 0),
+        atol=1e-5,
+    )
