@@ -77,8 +77,10 @@ def main():
     print("server stopped")
 
     report(result, test_records, outputs)
-    print(f"\nArtifacts: data {data_dir}, model {training_dir}, "
-          f"SavedModel {export_path}")
+    print(
+        f"\nArtifacts: data {data_dir}, model {training_dir}, "
+        f"SavedModel {export_path}"
+    )
     print(f"Wall time: {time.monotonic() - started:.0f} s")
 
 
@@ -88,22 +90,32 @@ def report(result, records, outputs):
     truth = np.array([class_names.index(r["label"]) for r in records])
     predicted = outputs["class_ids"]
     weights = outputs["modality_weights"]
-    print("\nExample predictions (modality weights: "
-          + ", ".join(modalities) + "):")
+    print(
+        "\nExample predictions (modality weights: "
+        + ", ".join(modalities)
+        + "):"
+    )
     for i in range(min(5, len(records))):
         name = class_names[predicted[i]]
         mark = "ok" if predicted[i] == truth[i] else "WRONG"
-        shown = " ".join(f"{m}={w:.2f}" for m, w in zip(modalities, weights[i]))
-        print(f"  [{mark}] {os.path.basename(records[i]['image'])} "
-              f"\"{records[i]['text']}\" -> {name} "
-              f"(p={outputs['probabilities'][i][predicted[i]]:.3f}; {shown})")
-    mean_weights = " ".join(
-        f"{m}={w:.2f}" for m, w in zip(modalities, weights.mean(axis=0))
-    )
+        shown = _format_weights(modalities, weights[i])
+        print(
+            f"  [{mark}] {os.path.basename(records[i]['image'])} "
+            f'"{records[i]["text"]}" -> {name} '
+            f"(p={outputs['probabilities'][i][predicted[i]]:.3f}; {shown})"
+        )
+    mean_weights = _format_weights(modalities, weights.mean(axis=0))
     print(f"Mean modality weights: {mean_weights}")
     accuracy = float(np.mean(predicted == truth))
-    print(f"\nHeld-out accuracy over gRPC: {accuracy:.4f} "
-          f"({int(np.sum(predicted == truth))}/{len(records)})")
+    print(
+        f"\nHeld-out accuracy over gRPC: {accuracy:.4f} "
+        f"({int(np.sum(predicted == truth))}/{len(records)})"
+    )
+
+
+def _format_weights(modalities, weights):
+    pairs = zip(modalities, weights, strict=True)
+    return " ".join(f"{m}={w:.2f}" for m, w in pairs)
 
 
 if __name__ == "__main__":

@@ -67,7 +67,9 @@ def test_training_outputs_reload_with_the_same_answers(served_model):
     assert class_names == sorted(synthetic.LABELS)
     features = preprocessor(
         {
-            "image": tf.constant([open(r["image"], "rb").read() for r in records]),
+            "image": tf.constant(
+                [open(r["image"], "rb").read() for r in records]
+            ),
             "text": tf.constant([r["text"] for r in records]),
         }
     )
@@ -80,9 +82,18 @@ def test_mmkeras_predict_command(served_model):
     server, _, records, _ = served_model
     completed = subprocess.run(
         [
-            sys.executable, "-m", "mmkeras.cli", "predict",
-            "--server", server.address, "--model", "tiny",
-            "--image", records[0]["image"], "--text", records[0]["text"],
+            sys.executable,
+            "-m",
+            "mmkeras.cli",
+            "predict",
+            "--server",
+            server.address,
+            "--model",
+            "tiny",
+            "--image",
+            records[0]["image"],
+            "--text",
+            records[0]["text"],
         ],
         capture_output=True,
         text=True,
@@ -102,9 +113,18 @@ def test_mmkeras_predict_reports_an_unknown_model(served_model):
     server, _, records, _ = served_model
     completed = subprocess.run(
         [
-            sys.executable, "-m", "mmkeras.cli", "predict",
-            "--server", server.address, "--model", "nope",
-            "--image", records[0]["image"], "--text", "x",
+            sys.executable,
+            "-m",
+            "mmkeras.cli",
+            "predict",
+            "--server",
+            server.address,
+            "--model",
+            "nope",
+            "--image",
+            records[0]["image"],
+            "--text",
+            "x",
         ],
         capture_output=True,
         text=True,

@@ -63,8 +63,8 @@ def draw_shape(shape, colour, position, image_size, rng):
     elif shape == "triangle":
         # Apex up: inside when below the apex and within the widening sides.
         depth = dy + radius
-        inside = (depth >= 0) & (dy <= radius * 0.8) & (
-            np.abs(dx) <= depth * 0.6
+        inside = (
+            (depth >= 0) & (dy <= radius * 0.8) & (np.abs(dx) <= depth * 0.6)
         )
     else:
         raise ValueError(f"Unknown shape {shape!r}; expected one of {SHAPES}.")

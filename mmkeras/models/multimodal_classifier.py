@@ -41,7 +41,9 @@ class MultimodalClassifier(FunctionalModel):
                 f"{type(backbone).__name__}."
             )
         if num_classes < 2:
-            raise ValueError(f"num_classes must be >= 2, received {num_classes}.")
+            raise ValueError(
+                f"num_classes must be >= 2, received {num_classes}."
+            )
         # The head computes in the fusion's policy; logits stay float32.
         policy = backbone.fusion.dtype_policy
         head = keras.Sequential(

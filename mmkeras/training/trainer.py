@@ -97,7 +97,9 @@ def train(config):
     train_records = manifest.split("train")
     validation_records = manifest.split("validation")
     if not train_records:
-        raise ValueError(f"{config.manifest} has no records with split 'train'.")
+        raise ValueError(
+            f"{config.manifest} has no records with split 'train'."
+        )
     class_names = manifest.labels()
     preprocessor = build_preprocessor(
         [r["text"] for r in train_records], config
@@ -149,9 +151,15 @@ def train(config):
             )
         ],
     )
-    save_training_outputs(config.output_dir, classifier, preprocessor, class_names)
+    save_training_outputs(
+        config.output_dir, classifier, preprocessor, class_names
+    )
     return TrainResult(
-        classifier, preprocessor, class_names, history.history, config.output_dir
+        classifier,
+        preprocessor,
+        class_names,
+        history.history,
+        config.output_dir,
     )
 
 

@@ -42,13 +42,20 @@ def test_reads_records_with_absolute_image_paths(data_dir):
     [
         ('{"image": ', "line 2: invalid JSON"),
         ("[1, 2]", "line 2: expected a JSON object"),
-        (json.dumps({"image": "images/ok.png", "label": "x"}),
-         "line 2: missing field 'text'"),
+        (
+            json.dumps({"image": "images/ok.png", "label": "x"}),
+            "line 2: missing field 'text'",
+        ),
         (_record(text=""), "line 2: field 'text' must be a non-empty string"),
-        (_record(image="images/none.png"),
-         "line 2: field 'image': file 'images/none.png' does not exist"),
-        (_record(image="images/broken.png"),
-         "line 2: field 'image': file 'images/broken.png' is not a decodable"),
+        (
+            _record(image="images/none.png"),
+            "line 2: field 'image': file 'images/none.png' does not exist",
+        ),
+        (
+            _record(image="images/broken.png"),
+            "line 2: field 'image': file 'images/broken.png' is not a "
+            "decodable",
+        ),
     ],
 )
 def test_bad_record_names_file_and_line(data_dir, bad_line, message):

@@ -36,7 +36,9 @@ def test_batches_match_the_preprocessor_applied_directly(manifest):
     assert features["images"].shape == (4, 16, 16, 3)
     expected = preprocessor(
         {
-            "image": tf.stack([tf.io.read_file(r["image"]) for r in records[:4]]),
+            "image": tf.stack(
+                [tf.io.read_file(r["image"]) for r in records[:4]]
+            ),
             "text": tf.constant([r["text"] for r in records[:4]]),
         }
     )
@@ -50,8 +52,12 @@ def test_batches_match_the_preprocessor_applied_directly(manifest):
 def test_shuffle_reorders_each_epoch_but_keeps_every_example(manifest):
     records = manifest.records
     dataset = make_dataset(
-        records, _preprocessor(records), manifest.labels(), 24,
-        shuffle=True, seed=1,
+        records,
+        _preprocessor(records),
+        manifest.labels(),
+        24,
+        shuffle=True,
+        seed=1,
     )
     first = next(iter(dataset))[0]["token_ids"].numpy()
     second = next(iter(dataset))[0]["token_ids"].numpy()

@@ -24,8 +24,9 @@ def test_deterministic_balanced_and_valid(tmp_path):
     counts = collections.Counter(r["label"] for r in manifest.records)
     assert set(counts) == set(synthetic.LABELS)
     assert set(counts.values()) == {10}
-    assert {len(manifest.split(s)) for s in ("train", "validation", "test")} \
-        == {42, 6, 12}
+    assert {
+        len(manifest.split(s)) for s in ("train", "validation", "test")
+    } == {42, 6, 12}
     suffixes = {r["image"].rsplit(".", 1)[1] for r in manifest.records}
     assert suffixes == {"png", "jpg"}
 

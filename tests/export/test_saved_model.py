@@ -17,7 +17,8 @@ TEXTS = ["a red thing that hums", "a blue thing that beeps"]
 @pytest.fixture(scope="module")
 def trained_parts():
     preprocessor = ImageTextPreprocessor(
-        ImagePreprocessor((16, 16)), WordPieceTokenizer(learn_vocabulary(TEXTS), 8)
+        ImagePreprocessor((16, 16)),
+        WordPieceTokenizer(learn_vocabulary(TEXTS), 8),
     )
     classifier = image_text_classifier(
         vocabulary_size=preprocessor.tokenizer.vocabulary_size,

@@ -22,8 +22,12 @@ def _inputs(batch=3):
 
 def _classifier(dtype=None):
     return image_text_classifier(
-        vocabulary_size=30, num_classes=4, image_size=(16, 16),
-        sequence_length=6, hidden_dim=16, dtype=dtype,
+        vocabulary_size=30,
+        num_classes=4,
+        image_size=(16, 16),
+        sequence_length=6,
+        hidden_dim=16,
+        dtype=dtype,
     )
 
 
@@ -73,7 +77,9 @@ def test_one_fit_step_changes_weights_and_save_load(tmp_path):
     )
     assert np.isfinite(history.history["loss"][0])
     after = classifier.get_weights()
-    assert any(not np.allclose(b, a) for b, a in zip(before, after))
+    assert any(
+        not np.allclose(b, a) for b, a in zip(before, after, strict=True)
+    )
 
     path = str(tmp_path / "classifier.keras")
     classifier.save(path)
