@@ -14,7 +14,9 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     python_requires=">=3.11,<3.12",
-    packages=find_packages(include=["mmkeras", "mmkeras.*", "serving", "serving.*"]),
+    packages=find_packages(
+        include=["mmkeras", "mmkeras.*", "serving", "serving.*"]
+    ),
     install_requires=[
         "tensorflow>=2.21,<2.22",
         "keras>=3.15,<3.16",
@@ -23,9 +25,22 @@ setup(
         "tensorflow-serving-api>=2.21,<2.22",
         "grpcio>=1.60",
         "numpy>=1.26",
+        # serving: REST API, Prometheus metrics, REST client.
+        "aiohttp>=3.9",
+        "prometheus-client>=0.20",
+        "requests>=2.31",
+        "grpcio-health-checking>=1.60",
+        # LiteRT interpreter: --prefer_tflite_model serves model.tflite.
+        "ai-edge-litert>=2.0",
     ],
     extras_require={
-        "dev": ["pytest>=8", "ruff>=0.6"],
+        "dev": [
+            "pytest>=8",
+            "ruff>=0.6",
+            "cryptography>=42",
+            "pyyaml>=6",
+            "hypothesis>=6.100",
+        ],
     },
     entry_points={
         "console_scripts": [

@@ -32,7 +32,8 @@ class ModelServerProcess:
 
     Args:
         model_name: str. Passed as --model_name.
-        model_base_path: str. Passed as --model_base_path.
+        model_base_path: str | None. Passed as --model_base_path; None when
+            `extra_flags` name a --model_config_file instead.
         port: int | None. gRPC port; None or 0 lets the server pick one.
         extra_flags: Sequence[str]. More server flags, e.g. ("--x=1",).
         startup_timeout: float. Seconds to wait for the model to be
@@ -62,7 +63,9 @@ class ModelServerProcess:
         stop_timeout=10.0,
     ):
         self.model_name = model_name
-        self.model_base_path = str(model_base_path)
+        self.model_base_path = (
+            None if model_base_path is None else str(model_base_path)
+        )
         self.port = port or 0
         self.extra_flags = tuple(extra_flags)
         self.startup_timeout = startup_timeout
@@ -133,15 +136,16 @@ class ModelServerProcess:
         self.stop()
 
     def _command(self):
-        return [
+        command = [
             sys.executable,
             "-m",
             "serving.server.main",
             f"--port={self.port}",
             f"--model_name={self.model_name}",
-            f"--model_base_path={self.model_base_path}",
-            *self.extra_flags,
         ]
+        if self.model_base_path is not None:
+            command.append(f"--model_base_path={self.model_base_path}")
+        return command + list(self.extra_flags)
 
     def _environment(self):
         # The child must import this same `serving` package, installed or not.

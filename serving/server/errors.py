@@ -35,6 +35,30 @@ def not_found(message):
     return ServingError(grpc.StatusCode.NOT_FOUND, message)
 
 
+def failed_precondition(message):
+    return ServingError(grpc.StatusCode.FAILED_PRECONDITION, message)
+
+
+def resource_exhausted(message):
+    return ServingError(grpc.StatusCode.RESOURCE_EXHAUSTED, message)
+
+
+def unavailable(message):
+    return ServingError(grpc.StatusCode.UNAVAILABLE, message)
+
+
+def deadline_exceeded(message="Deadline exceeded"):
+    return ServingError(grpc.StatusCode.DEADLINE_EXCEEDED, message)
+
+
+def unimplemented(message):
+    return ServingError(grpc.StatusCode.UNIMPLEMENTED, message)
+
+
+def internal(message):
+    return ServingError(grpc.StatusCode.INTERNAL, message)
+
+
 def status_code_for_tf_error(error):
     """Returns the grpc.StatusCode matching a `tf.errors.OpError`'s code."""
     return _STATUS_CODES_BY_NUMBER.get(

@@ -1,8 +1,16 @@
-"""Command-line flags of the model server, named like TensorFlow Serving's.
+"""Command-line flags of the model server: TensorFlow Serving's names,
+meanings and defaults, plus --auth_token_file.
 
-Both `--flag=value` and `--flag value` are accepted. An unknown flag is an
-error (exit code 2) rather than silently ignored, so that a typo such as
-`--model_base=...` cannot start a server with the wrong model.
+Both `--flag=value` and `--flag value` are accepted; a boolean flag alone
+(`--enable_batching`) means true, and `=true/false/1/0` set it explicitly,
+as in TensorFlow Serving. An unknown flag is an error (exit code 2) rather
+than silently ignored, so that a typo such as `--model_base=...` cannot
+start a server with the wrong model.
+
+Two deliberate differences: the poll intervals accept fractions of a
+second (TensorFlow Serving takes whole seconds, which parse the same), and
+inconsistent combinations that TensorFlow Serving only logs (--rest_api_port
+equal to --port) are rejected up front.
 """
 
 import argparse
@@ -11,21 +19,52 @@ import dataclasses
 PROGRAM_NAME = "mmkeras-model-server"
 DEFAULT_PORT = 8500
 DEFAULT_MODEL_NAME = "default"
+DEFAULT_REST_API_TIMEOUT_MS = 30000
+DEFAULT_FILE_SYSTEM_POLL_WAIT_SECONDS = 1.0
+DEFAULT_MAX_NUM_LOAD_RETRIES = 5
+DEFAULT_LOAD_RETRY_INTERVAL_MICROS = 60 * 1000 * 1000
+_INT32_RANGE = range(-(2**31), 2**31)
+_TRUE_WORDS = ("true", "1")
+_FALSE_WORDS = ("false", "0")
 
 
 @dataclasses.dataclass(frozen=True)
 class ServerFlags:
-    """The parsed flags.
+    """The parsed flags; see `--help` (or TensorFlow Serving) for each.
 
     Args:
         port: int. gRPC port; 0 picks a free one.
-        model_name: str. The name clients use in ModelSpec.name.
-        model_base_path: str. Directory holding numbered version dirs.
+        model_name: str. The model's name when not using a config file.
+        model_base_path: str | None. Its directory of numbered versions.
+        model_config_file: str. A ModelServerConfig text proto; when set,
+            model_name and model_base_path are ignored.
+        grpc_channel_arguments: tuple[(str, int | str)]. Parsed from
+            "key=value,key=value"; values that are int32 become ints.
+        load_retry_interval_micros: int. Wait between load retries.
+        The other fields keep TensorFlow Serving's flag names.
     """
 
-    port: int
-    model_name: str
-    model_base_path: str
+    port: int = DEFAULT_PORT
+    model_name: str = DEFAULT_MODEL_NAME
+    model_base_path: str | None = None
+    model_config_file: str = ""
+    model_config_file_poll_wait_seconds: float = 0.0
+    file_system_poll_wait_seconds: float = DEFAULT_FILE_SYSTEM_POLL_WAIT_SECONDS
+    max_num_load_retries: int = DEFAULT_MAX_NUM_LOAD_RETRIES
+    load_retry_interval_micros: int = DEFAULT_LOAD_RETRY_INTERVAL_MICROS
+    allow_version_labels_for_unavailable_models: bool = False
+    enable_model_warmup: bool = True
+    prefer_tflite_model: bool = False
+    enable_batching: bool = False
+    batching_parameters_file: str = ""
+    rest_api_port: int = 0
+    rest_api_timeout_in_ms: int = DEFAULT_REST_API_TIMEOUT_MS
+    monitoring_config_file: str = ""
+    grpc_socket_path: str = ""
+    grpc_channel_arguments: tuple = ()
+    enable_grpc_healthcheck_service: bool = False
+    ssl_config_file: str = ""
+    auth_token_file: str = ""
 
 
 def parse_flags(argv):
@@ -33,7 +72,8 @@ def parse_flags(argv):
 
     Raises:
         SystemExit: with code 2 and a usage message on stderr for an unknown
-            flag, a missing --model_base_path or an invalid value.
+            flag, a missing model, an invalid value or an inconsistent
+            combination of flags.
     """
     parser = _build_parser()
     # Unknown flags are reported before missing ones: a misspelt
@@ -41,28 +81,142 @@ def parse_flags(argv):
     args, unknown = parser.parse_known_args(argv)
     if unknown:
         parser.error(f"unrecognized arguments: {' '.join(unknown)}")
-    if args.model_base_path is None:
-        parser.error(
-            "--model_base_path is required: the directory holding one "
-            "numbered subdirectory per model version"
+    problem = _inconsistency(args)
+    if problem:
+        parser.error(problem)
+    return ServerFlags(**vars(args))
+
+
+def _inconsistency(args):
+    if args.model_base_path is None and not args.model_config_file:
+        return (
+            "--model_base_path is required unless --model_config_file is "
+            "given: the directory holding one numbered subdirectory per "
+            "model version"
         )
-    return ServerFlags(
-        port=args.port,
-        model_name=args.model_name,
-        model_base_path=args.model_base_path,
-    )
+    if args.batching_parameters_file and not args.enable_batching:
+        return (
+            "--batching_parameters_file is set without setting "
+            "--enable_batching to true"
+        )
+    if args.rest_api_port and args.rest_api_port == args.port:
+        return (
+            f"--rest_api_port cannot be the same as --port ({args.port}); "
+            "use a different port for the HTTP/REST API"
+        )
+    return None
 
 
 def _build_parser():
     parser = argparse.ArgumentParser(
         prog=PROGRAM_NAME,
         description=(
-            "Serves the latest version of a SavedModel over TensorFlow "
-            "Serving's gRPC API (PredictionService, ModelService)."
+            "Serves SavedModels over TensorFlow Serving's gRPC API "
+            "(PredictionService, ModelService) with its flags."
         ),
         # Prefixes of flag names would make typos silently valid.
         allow_abbrev=False,
     )
+    _add_model_flags(parser)
+    _add_lifecycle_flags(parser)
+    _add_request_flags(parser)
+    _add_transport_flags(parser)
+    return parser
+
+
+def _add_model_flags(parser):
+    parser.add_argument(
+        "--model_name",
+        default=DEFAULT_MODEL_NAME,
+        help="Name of the model (ignored if --model_config_file is set).",
+    )
+    parser.add_argument(
+        "--model_base_path",
+        help="Directory with one numbered subdirectory per version "
+        "(ignored if --model_config_file is set, otherwise required).",
+    )
+    parser.add_argument(
+        "--model_config_file",
+        default="",
+        help="A ModelServerConfig text proto listing the models to serve, "
+        "with version policies and labels.",
+    )
+    parser.add_argument(
+        "--model_config_file_poll_wait_seconds",
+        type=_seconds,
+        default=0.0,
+        help="Seconds between re-reads of --model_config_file; 0 reads it "
+        "once.",
+    )
+    parser.add_argument(
+        "--file_system_poll_wait_seconds",
+        type=_seconds,
+        default=DEFAULT_FILE_SYSTEM_POLL_WAIT_SECONDS,
+        help="Seconds between polls of the base paths for new versions; 0 "
+        "polls once, at startup.",
+    )
+
+
+def _add_lifecycle_flags(parser):
+    parser.add_argument(
+        "--max_num_load_retries",
+        type=_non_negative_int,
+        default=DEFAULT_MAX_NUM_LOAD_RETRIES,
+        help="Times a failed load is retried before giving up; 0 tries once.",
+    )
+    parser.add_argument(
+        "--load_retry_interval_micros",
+        type=_int32,
+        default=DEFAULT_LOAD_RETRY_INTERVAL_MICROS,
+        help="Microseconds between load retries; negative does not wait.",
+    )
+    _add_bool(
+        parser,
+        "--allow_version_labels_for_unavailable_models",
+        False,
+        "Allow version labels naming versions that are not loaded yet.",
+    )
+    _add_bool(
+        parser,
+        "--enable_model_warmup",
+        True,
+        "Replay assets.extra/tf_serving_warmup_requests before serving.",
+    )
+    _add_bool(
+        parser,
+        "--prefer_tflite_model",
+        False,
+        "Serve a version's model.tflite with LiteRT when it has one.",
+    )
+
+
+def _add_request_flags(parser):
+    _add_bool(parser, "--enable_batching", False, "Batch requests together.")
+    parser.add_argument(
+        "--batching_parameters_file",
+        default="",
+        help="A BatchingParameters text proto (needs --enable_batching).",
+    )
+    parser.add_argument(
+        "--rest_api_port",
+        type=_port_number,
+        default=0,
+        help="Port of the HTTP/REST API; 0 disables it.",
+    )
+    parser.add_argument(
+        "--rest_api_timeout_in_ms",
+        type=_non_negative_int,
+        default=DEFAULT_REST_API_TIMEOUT_MS,
+        help="Timeout of HTTP/REST API calls.",
+    )
+    parser.add_argument(
+        "--monitoring_config_file",
+        default="",
+        help="A MonitoringConfig text proto (Prometheus metrics).",
+    )
+
+
+def _add_transport_flags(parser):
     parser.add_argument(
         "--port",
         type=_port_number,
@@ -70,16 +224,55 @@ def _build_parser():
         help="Port to listen on for gRPC; 0 picks a free port and logs it.",
     )
     parser.add_argument(
-        "--model_name",
-        default=DEFAULT_MODEL_NAME,
-        help="Name of the model, as clients put it in ModelSpec.name.",
+        "--grpc_socket_path",
+        default="",
+        help="Also listen for gRPC on this UNIX socket.",
     )
     parser.add_argument(
-        "--model_base_path",
-        help="Required. Directory with one numbered subdirectory per model "
-        "version.",
+        "--grpc_channel_arguments",
+        type=_channel_arguments,
+        default=(),
+        help="gRPC server arguments, e.g. "
+        "grpc.max_connection_age_ms=2000,grpc.keepalive_time_ms=60000",
     )
-    return parser
+    _add_bool(
+        parser,
+        "--enable_grpc_healthcheck_service",
+        False,
+        "Serve the standard gRPC health service.",
+    )
+    parser.add_argument(
+        "--ssl_config_file",
+        default="",
+        help="An SSLConfig text proto: serve gRPC over TLS (mutual TLS "
+        "with client_verify).",
+    )
+    parser.add_argument(
+        "--auth_token_file",
+        default="",
+        help="Not in TensorFlow Serving: require 'authorization: Bearer "
+        "<token>' metadata, with the token read from this file.",
+    )
+
+
+def _add_bool(parser, flag, default, help_text):
+    parser.add_argument(
+        flag,
+        type=_bool,
+        nargs="?",
+        const=True,
+        default=default,
+        help=f"{help_text} (default: {str(default).lower()})",
+    )
+
+
+def _bool(text):
+    word = text.lower()
+    if word in _TRUE_WORDS or word in _FALSE_WORDS:
+        return word in _TRUE_WORDS
+    raise argparse.ArgumentTypeError(
+        f"expected true, false, 1 or 0, got {text!r}"
+    )
 
 
 def _port_number(text):
@@ -92,3 +285,62 @@ def _port_number(text):
             f"expected a port number between 0 and 65535, got {text!r}"
         )
     return port
+
+
+def _int32(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = None
+    if value not in _INT32_RANGE:
+        raise argparse.ArgumentTypeError(
+            f"expected a 32-bit integer, got {text!r}"
+        )
+    return value
+
+
+def _non_negative_int(text):
+    value = _int32(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(
+            f"expected an integer >= 0, got {text!r}"
+        )
+    return value
+
+
+def _seconds(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(
+            f"expected a number of seconds >= 0, got {text!r}"
+        )
+    return value
+
+
+def _channel_arguments(text):
+    """Parses "key=value,key=value" into gRPC server options.
+
+    As in TensorFlow Serving, a value that parses as a 32-bit integer is
+    passed as an int, anything else as a string.
+    """
+    arguments = []
+    for item in filter(None, text.split(",")):
+        key, equals, value = item.partition("=")
+        if not key or not equals or "=" in value:
+            raise argparse.ArgumentTypeError(
+                "expected comma-separated key=value pairs such as "
+                f"grpc.max_connection_age_ms=2000, got {item!r} in {text!r}"
+            )
+        arguments.append((key, _int_or_text(value)))
+    return tuple(arguments)
+
+
+def _int_or_text(value):
+    try:
+        number = int(value)
+    except ValueError:
+        return value
+    return number if number in _INT32_RANGE else value

@@ -1,5 +1,12 @@
-"""Starting the gRPC server that exposes the services on a port."""
+"""Starting the gRPC server that exposes the services.
 
+Listens on HOST:PORT and, with a socket path, on a UNIX socket too, both
+with the same credentials (TLS when an SSLConfig is given), as TensorFlow
+Serving does. --grpc_channel_arguments become server options that take
+precedence over the built-in message-size ones.
+"""
+
+import dataclasses
 from concurrent import futures
 
 import grpc
@@ -8,6 +15,7 @@ from tensorflow_serving.apis import prediction_service_pb2_grpc
 
 from serving.server.model_service import ModelService
 from serving.server.prediction_service import PredictionService
+from serving.server.server_core import ServerCore
 
 # Like TensorFlow Serving, listen on every interface by default.
 DEFAULT_HOST = "0.0.0.0"
@@ -21,39 +29,89 @@ MESSAGE_SIZE_OPTIONS = (
 )
 
 
+@dataclasses.dataclass(frozen=True)
+class GrpcServerOptions:
+    """How the gRPC server listens.
+
+    Args:
+        host: str. The interface to bind.
+        max_workers: int. Threads answering RPCs concurrently.
+        socket_path: str. Also listen on this UNIX socket, if non-empty.
+        channel_arguments: tuple[(str, int | str)]. Extra server options.
+        credentials: grpc.ServerCredentials | None. None means plaintext.
+        interceptors: tuple[grpc.ServerInterceptor]. Run before servicers.
+    """
+
+    host: str = DEFAULT_HOST
+    max_workers: int = DEFAULT_MAX_WORKERS
+    socket_path: str = ""
+    channel_arguments: tuple = ()
+    credentials: grpc.ServerCredentials | None = None
+    interceptors: tuple = ()
+
+
 def start_grpc_server(
-    manager, port, host=DEFAULT_HOST, max_workers=DEFAULT_MAX_WORKERS
+    manager,
+    port,
+    options=GrpcServerOptions(),
+    core=None,
+    health=None,
+    prediction_service=None,
 ):
     """Starts serving PredictionService and ModelService for a manager.
 
     Args:
         manager: ModelManager. The servables to serve.
         port: int. The port to bind; 0 lets the OS pick a free one.
-        host: str. The interface to bind.
-        max_workers: int. Threads answering RPCs concurrently.
+        options: GrpcServerOptions.
+        core: ServerCore | None. Applies HandleReloadConfigRequest; by
+            default a core with an empty config over `manager`.
+        health: ServingHealth | None. Adds the gRPC health service.
+        prediction_service: PredictionService | None. By default an
+            unbatched one over `manager`.
 
     Returns:
-        (grpc.Server, int): the started server and the port it listens on.
+        (grpc.Server, int): the started server and the TCP port it listens
+        on.
 
     Raises:
-        OSError: if the address cannot be bound.
+        OSError: if an address cannot be bound.
+        ValueError: if `core` manages another manager.
     """
+    core = core or ServerCore(manager)
+    if core.manager is not manager:
+        raise ValueError("`core` must manage the `manager` being served.")
     server = grpc.server(
         futures.ThreadPoolExecutor(
-            max_workers=max_workers, thread_name_prefix="grpc-worker"
+            max_workers=options.max_workers, thread_name_prefix="grpc-worker"
         ),
-        options=MESSAGE_SIZE_OPTIONS,
+        interceptors=options.interceptors,
+        # gRPC keeps the first value of a repeated key: flags go first.
+        options=tuple(options.channel_arguments) + MESSAGE_SIZE_OPTIONS,
     )
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
-        PredictionService(manager), server
+        prediction_service or PredictionService(manager), server
     )
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(
-        ModelService(manager), server
+        ModelService(core), server
     )
-    address = f"{host}:{port}"
-    try:
-        bound_port = server.add_insecure_port(address)
-    except RuntimeError as error:
-        raise OSError(f"Cannot listen on {address}: {error}") from error
+    if health is not None:
+        health.add_to_server(server)
+    bound_port = _listen(server, f"{options.host}:{port}", options.credentials)
+    if options.socket_path:
+        _listen(server, f"unix:{options.socket_path}", options.credentials)
     server.start()
     return server, bound_port
+
+
+def _listen(server, address, credentials):
+    try:
+        if credentials is None:
+            bound_port = server.add_insecure_port(address)
+        else:
+            bound_port = server.add_secure_port(address, credentials)
+    except RuntimeError as error:
+        raise OSError(f"Cannot listen on {address}: {error}") from error
+    if bound_port == 0:
+        raise OSError(f"Cannot listen on {address}: gRPC could not bind it")
+    return bound_port

@@ -1,32 +1,42 @@
 """Checks a request's input tensors against a signature and decodes them.
 
-Everything a client can get wrong is reported as INVALID_ARGUMENT before
-the model runs, so a bad request never reaches TensorFlow: the set of input
-names (TensorFlow Serving's messages), each tensor's dtype and shape
-against the signature's TensorSpec, and whether the TensorProto decodes.
+Everything a client can get wrong is reported before the model runs, so a
+bad request never reaches TensorFlow: the set of input names (TensorFlow
+Serving's messages), each TensorProto on its own (`validation`: dtype,
+shape, value counts, size caps), then each tensor's dtype and shape
+against the signature's TensorSpec.
 """
 
 import tensorflow as tf
 
 from serving import tensors
 from serving.server import errors
+from serving.server import validation
+from serving.server.limits import DEFAULT_LIMITS
 
 
-def decode_inputs(signature_name, input_specs, request_inputs):
+def decode_inputs(
+    signature_name, input_specs, request_inputs, limits=DEFAULT_LIMITS
+):
     """Validates and decodes the `inputs` map of a PredictRequest.
 
     Args:
         signature_name: str. Named in error messages.
         input_specs: dict[str, tf.TensorSpec]. The signature's inputs.
         request_inputs: Mapping[str, TensorProto]. The request's inputs.
+        limits: RequestLimits. Size caps checked before decoding.
 
     Returns:
-        dict[str, tf.Tensor], one tensor per signature input.
+        dict[str, np.ndarray], one array per signature input, with the
+        signature's dtype (strings as object arrays of bytes).
 
     Raises:
-        ServingError: INVALID_ARGUMENT describing the first problem found.
+        ServingError: INVALID_ARGUMENT for a tensor that does not fit the
+            signature or is malformed, RESOURCE_EXHAUSTED for one above
+            the limits.
     """
     _check_input_names(input_specs, request_inputs)
+    validation.check_tensors(request_inputs, limits)
     return {
         alias: _decode_input(signature_name, alias, spec, request_inputs[alias])
         for alias, spec in sorted(input_specs.items())
@@ -67,12 +77,11 @@ def _decode_input(signature_name, alias, spec, proto):
             f"{received_shape}."
         )
     try:
-        array = tensors.to_ndarray(proto)
+        return tensors.to_ndarray(proto)
     except ValueError as error:
         raise errors.invalid_argument(
             f"tensor parsing error: {alias}. {error}"
         ) from error
-    return tf.convert_to_tensor(array, dtype=spec.dtype)
 
 
 def _join(names):

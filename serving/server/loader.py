@@ -8,6 +8,10 @@ A model lives under a base path with one SavedModel per version:
 Only subdirectories whose names are all digits are versions. Anything else
 is ignored, in particular the temporary directories an atomic export writes
 before renaming them into place (e.g. `.tmp-3`).
+
+With `prefer_tflite=True` a version directory holding `model.tflite` is
+served from that file by the LiteRT interpreter instead (TensorFlow
+Serving's --prefer_tflite_model); without the file the SavedModel is used.
 """
 
 import dataclasses
@@ -18,6 +22,7 @@ import tensorflow as tf
 from tensorflow.core.protobuf import meta_graph_pb2
 from tensorflow.core.protobuf import saved_model_pb2
 
+from serving.server import tflite_servable
 from serving.server.custom_ops import register_custom_ops
 
 SERVE_TAG = "serve"
@@ -35,8 +40,9 @@ class Servable:
         signatures: dict[str, ConcreteFunction]. Callable signatures.
         signature_defs: dict[str, SignatureDef]. The signatures as stored in
             `saved_model.pb`, reported by GetModelMetadata.
-        saved_model: the object returned by `tf.saved_model.load`. Kept so
-            that the variables the signatures capture stay alive.
+        saved_model: what the signatures run on, kept alive with them: the
+            object `tf.saved_model.load` returned (its variables), or the
+            LiteRT interpreter of a TFLite servable.
     """
 
     name: str
@@ -66,9 +72,19 @@ def find_versions(model_base_path):
     return sorted(versions)
 
 
-def load_servable(name, model_base_path, version):
-    """Loads one version of a model from `<model_base_path>/<version>`."""
+def load_servable(name, model_base_path, version, prefer_tflite=False):
+    """Loads one version of a model from `<model_base_path>/<version>`.
+
+    Args:
+        name: str. The model name.
+        model_base_path: str. The directory holding the versions.
+        version: int. The version to load.
+        prefer_tflite: bool. Serve `model.tflite` if the version has one.
+    """
     path = os.path.join(model_base_path, str(version))
+    tflite_path = os.path.join(path, tflite_servable.TFLITE_FILENAME)
+    if prefer_tflite and os.path.isfile(tflite_path):
+        return _load_tflite(name, version, path, tflite_path)
     register_custom_ops()
     saved_model = tf.saved_model.load(path, tags=[SERVE_TAG])
     return Servable(
@@ -78,6 +94,20 @@ def load_servable(name, model_base_path, version):
         signatures=dict(saved_model.signatures),
         signature_defs=read_signature_defs(path),
         saved_model=saved_model,
+    )
+
+
+def _load_tflite(name, version, path, tflite_path):
+    signatures, signature_defs, interpreter = tflite_servable.load_tflite_model(
+        tflite_path
+    )
+    return Servable(
+        name=name,
+        version=version,
+        path=path,
+        signatures=signatures,
+        signature_defs=signature_defs,
+        saved_model=interpreter,
     )
 
 

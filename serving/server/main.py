@@ -1,13 +1,17 @@
-"""`mmkeras-model-server`: serve a SavedModel like `tensorflow_model_server`.
+"""`mmkeras-model-server`: serve SavedModels like `tensorflow_model_server`.
 
     mmkeras-model-server --port=8500 --model_name=toy \
         --model_base_path=/models/toy
+    mmkeras-model-server --model_config_file=/models/models.config \
+        --model_config_file_poll_wait_seconds=60
 
-Loads the highest numbered version under --model_base_path, serves it over
-gRPC on all interfaces, logs "Running gRPC ModelServer at 0.0.0.0:PORT ..."
-to stderr once ready, and exits 0 after SIGTERM or SIGINT once in-flight
-requests have finished (or a grace period has passed). A model that cannot
-be loaded exits 1 with a message naming the path.
+Reads every config file the flags name, loads the versions each model's
+policy asks for, serves gRPC on all interfaces, logs "Running gRPC
+ModelServer at 0.0.0.0:PORT ..." once ready, then keeps watching the base
+paths (and the config file) for changes. SIGTERM or SIGINT stops accepting
+calls, lets in-flight requests finish within a grace period, and exits 0,
+also when it arrives while models are still loading. A bad config file or
+a model that cannot be loaded at startup exits 1 with a message naming it.
 """
 
 import logging
@@ -15,46 +19,242 @@ import signal
 import sys
 import threading
 
+from serving.server import errors
 from serving.server import flags
 from serving.server import grpc_server
-from serving.server import loader
+from serving.server import settings
+from serving.server.auth import BearerTokenInterceptor
+from serving.server.batching import BatchingOptions
+from serving.server.health import ServingHealth
 from serving.server.manager import ModelManager
+from serving.server.metrics import Metrics
+from serving.server.poller import Poller
+from serving.server.prediction_service import PredictionService
+from serving.server.rest.server import RestServer
+from serving.server.server_core import LoadOptions
+from serving.server.server_core import ServerCore
+from serving.server.server_core import reload_config_file
 
 logger = logging.getLogger("serving.server")
 
 SHUTDOWN_GRACE_SECONDS = 5.0
 READY_MESSAGE = "Running gRPC ModelServer at %s:%d ..."
+SOCKET_READY_MESSAGE = "Running gRPC ModelServer at UNIX socket %s ..."
+REST_READY_MESSAGE = "Exporting HTTP/REST API at:localhost:%d ..."
+DEFAULT_MONITORING_PATH = "/monitoring/prometheus/metrics"
+# With batching, each request waiting for its batch holds a gRPC worker:
+# TF Serving advises about twice max_batch_size threads so batches fill.
+MAX_BATCHING_WORKERS = 256
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
 def main(argv=None):
     """Runs the server until SIGTERM/SIGINT; returns the exit code."""
     server_flags = flags.parse_flags(sys.argv[1:] if argv is None else argv)
     _configure_logging()
+    stop_requested = threading.Event()
+    # Installed before loading, so a SIGTERM during a long load is a clean
+    # exit rather than a traceback.
+    previous = _handle_stop_signals(stop_requested)
     try:
-        servable = loader.load_latest(
-            server_flags.model_name, server_flags.model_base_path
-        )
+        return _serve(server_flags, stop_requested)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _serve(server_flags, stop_requested):
+    try:
+        server_settings = settings.read_settings(server_flags)
     except (OSError, ValueError) as error:
-        logger.error("Cannot load model %r: %s", server_flags.model_name, error)
-        return 1
-    logger.info(
-        "Loaded model %s version %d from %s",
-        servable.name,
-        servable.version,
-        servable.path,
-    )
-    manager = ModelManager()
-    manager.add(servable)
-    try:
-        server, port = grpc_server.start_grpc_server(manager, server_flags.port)
-    except OSError as error:
         logger.error("%s", error)
         return 1
-    logger.info(READY_MESSAGE, grpc_server.DEFAULT_HOST, port)
-    _wait_for_stop_signal()
-    server.stop(SHUTDOWN_GRACE_SECONDS).wait()
-    logger.info("Server stopped")
+    metrics = _metrics(server_settings)
+    manager = ModelManager()
+    core = ServerCore(
+        manager,
+        _load_options(server_flags),
+        stop_requested,
+        on_load=metrics.record_load if metrics else None,
+    )
+    try:
+        core.reload_config(server_settings.model_server_config)
+    except errors.ServingError as error:
+        if not stop_requested.is_set():
+            logger.error("Cannot load models: %s", error.message)
+            return 1
+    if stop_requested.is_set():
+        logger.info("Stopped while loading models")
+        return 0
+    health = (
+        ServingHealth()
+        if server_flags.enable_grpc_healthcheck_service
+        else None
+    )
+    batching_options = _batching_options(server_settings.batching_parameters)
+    service = PredictionService(
+        manager,
+        batching_options=batching_options,
+        on_batch=metrics.record_batch_size if metrics else None,
+    )
+    try:
+        server, port = grpc_server.start_grpc_server(
+            manager,
+            server_flags.port,
+            _grpc_options(
+                server_flags, server_settings, metrics, batching_options
+            ),
+            core=core,
+            health=health,
+            prediction_service=service,
+        )
+    except OSError as error:
+        logger.error("%s", error)
+        service.close()
+        return 1
+    try:
+        rest = _start_rest(
+            server_flags, server_settings, manager, metrics, service
+        )
+    except OSError as error:
+        logger.error("%s", error)
+        _shut_down(server, None, service, health, [])
+        return 1
+    _announce(server_flags, port, health)
+    pollers = _start_pollers(server_flags, core)
+    stop_requested.wait()
+    _shut_down(server, rest, service, health, pollers)
     return 0
+
+
+def _metrics(server_settings):
+    prometheus = server_settings.monitoring_config.prometheus_config
+    return Metrics() if prometheus.enable else None
+
+
+def _batching_options(parameters):
+    """BatchingParameters (text proto) -> BatchingOptions, or None."""
+    if parameters is None:
+        return None
+    scalars = (
+        "max_batch_size",
+        "batch_timeout_micros",
+        "num_batch_threads",
+        "max_enqueued_batches",
+    )
+    return BatchingOptions(
+        **{
+            field: getattr(parameters, field).value
+            for field in scalars
+            if parameters.HasField(field)
+        },
+        allowed_batch_sizes=tuple(parameters.allowed_batch_sizes),
+        pad_variable_length_inputs=parameters.pad_variable_length_inputs,
+    )
+
+
+def _start_rest(server_flags, server_settings, manager, metrics, service):
+    """Starts the REST API when --rest_api_port is set; returns it or None."""
+    if not server_flags.rest_api_port:
+        return None
+    prometheus = server_settings.monitoring_config.prometheus_config
+    rest = RestServer(
+        manager,
+        server_flags.rest_api_port,
+        timeout_ms=server_flags.rest_api_timeout_in_ms,
+        monitoring_path=(
+            (prometheus.path or DEFAULT_MONITORING_PATH) if metrics else None
+        ),
+        metrics=metrics,
+        auth_token=server_settings.auth_token or None,
+        # REST and gRPC share one batcher, so their requests batch together.
+        predictor=service.predictor.predict,
+    )
+    port = rest.start()
+    logger.info(REST_READY_MESSAGE, port)
+    return rest
+
+
+def _load_options(server_flags):
+    return LoadOptions(
+        max_num_load_retries=server_flags.max_num_load_retries,
+        load_retry_interval_seconds=max(
+            server_flags.load_retry_interval_micros, 0
+        )
+        / 1e6,
+        enable_model_warmup=server_flags.enable_model_warmup,
+        prefer_tflite_model=server_flags.prefer_tflite_model,
+        allow_version_labels_for_unavailable_models=(
+            server_flags.allow_version_labels_for_unavailable_models
+        ),
+    )
+
+
+def _grpc_options(server_flags, server_settings, metrics, batching_options):
+    interceptors = ()
+    # Metrics first, so that calls the token check rejects are counted.
+    if metrics is not None:
+        interceptors += (metrics.grpc_interceptor(),)
+    if server_settings.auth_token:
+        interceptors += (BearerTokenInterceptor(server_settings.auth_token),)
+    max_workers = grpc_server.DEFAULT_MAX_WORKERS
+    if batching_options is not None:
+        max_workers = min(
+            max(max_workers, 2 * batching_options.max_batch_size),
+            MAX_BATCHING_WORKERS,
+        )
+    return grpc_server.GrpcServerOptions(
+        max_workers=max_workers,
+        socket_path=server_flags.grpc_socket_path,
+        channel_arguments=server_flags.grpc_channel_arguments,
+        credentials=server_settings.credentials,
+        interceptors=interceptors,
+    )
+
+
+def _announce(server_flags, port, health):
+    logger.info(READY_MESSAGE, grpc_server.DEFAULT_HOST, port)
+    if server_flags.grpc_socket_path:
+        logger.info(SOCKET_READY_MESSAGE, server_flags.grpc_socket_path)
+    if health is not None:
+        health.mark_serving()
+
+
+def _start_pollers(server_flags, core):
+    pollers = []
+    if server_flags.file_system_poll_wait_seconds > 0:
+        pollers.append(
+            Poller(
+                server_flags.file_system_poll_wait_seconds,
+                core.poll,
+                "file-system-poll",
+            )
+        )
+    config_file = server_flags.model_config_file
+    if config_file and server_flags.model_config_file_poll_wait_seconds > 0:
+        pollers.append(
+            Poller(
+                server_flags.model_config_file_poll_wait_seconds,
+                lambda: reload_config_file(core, config_file),
+                "model-config-poll",
+            )
+        )
+    return [poller.start() for poller in pollers]
+
+
+def _shut_down(server, rest, service, health, pollers):
+    if health is not None:
+        health.mark_shutting_down()
+    for poller in pollers:
+        poller.stop(timeout=SHUTDOWN_GRACE_SECONDS)
+    # gRPC's stop() only starts the grace period, so both drain at once.
+    grpc_stopped = server.stop(SHUTDOWN_GRACE_SECONDS)
+    if rest is not None:
+        rest.stop(SHUTDOWN_GRACE_SECONDS)
+    grpc_stopped.wait()
+    # After the transports: queued batches still answer in-flight calls.
+    service.close()
+    logger.info("Server stopped")
 
 
 def _configure_logging():
@@ -66,22 +266,14 @@ def _configure_logging():
     )
 
 
-def _wait_for_stop_signal():
-    stop_requested = threading.Event()
-
+def _handle_stop_signals(stop_requested):
     def request_stop(signal_number, frame):
         logger.info(
             "Received %s, shutting down", signal.strsignal(signal_number)
         )
         stop_requested.set()
 
-    handled = (signal.SIGTERM, signal.SIGINT)
-    previous = {sig: signal.signal(sig, request_stop) for sig in handled}
-    try:
-        stop_requested.wait()
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+    return {sig: signal.signal(sig, request_stop) for sig in _STOP_SIGNALS}
 
 
 if __name__ == "__main__":

@@ -2,27 +2,31 @@
 
 from tensorflow_serving.apis import model_service_pb2_grpc
 
+from serving.server import reload_config
 from serving.server import status
 from serving.server.rpc import answer
-from serving.server.rpc import unimplemented
-
-_RESTART = "Restart the server to load a different model."
 
 
 class ModelService(model_service_pb2_grpc.ModelServiceServicer):
-    """GetModelStatus; HandleReloadConfigRequest is UNIMPLEMENTED.
+    """GetModelStatus and HandleReloadConfigRequest.
 
     Args:
-        manager: ModelManager. The servables to report on.
+        core: ServerCore. Its manager answers status requests; it applies
+            reloaded configs.
     """
 
-    def __init__(self, manager):
-        self._manager = manager
+    def __init__(self, core):
+        self._core = core
 
     def GetModelStatus(self, request, context):
-        return answer(context, status.get_model_status, self._manager, request)
+        return answer(
+            context, status.get_model_status, self._core.manager, request
+        )
 
     def HandleReloadConfigRequest(self, request, context):
-        unimplemented(
-            context, "ModelService.HandleReloadConfigRequest", _RESTART
+        return answer(
+            context,
+            reload_config.handle_reload_config_request,
+            self._core,
+            request,
         )

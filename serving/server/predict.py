@@ -4,27 +4,83 @@ Semantics follow TensorFlow Serving's predict_util: an empty signature name
 means `serving_default`; an unknown signature is FAILED_PRECONDITION; the
 response's model_spec names the model, the version that actually ran and
 the signature; `output_filter` selects (and orders) the outputs, and an
-unknown or repeated alias in it is INVALID_ARGUMENT.
+unknown or repeated alias in it is INVALID_ARGUMENT. Inputs are validated
+and size-capped before decoding (`inputs`, `validation`, `limits`).
+
+`predict(manager, request)` answers one request on its own; a `Predictor`
+also batches concurrent requests when given `BatchingOptions`.
 """
 
+import dataclasses
+from typing import Any
+
 import grpc
+import numpy as np
 import tensorflow as tf
 from tensorflow_serving.apis import predict_pb2
 
 from serving import tensors
+from serving.server import deadlines
 from serving.server import errors
 from serving.server import inputs
 from serving.server import model_spec
+from serving.server import validation
+from serving.server.batching import Batcher
+from serving.server.limits import DEFAULT_LIMITS
 
 DEFAULT_SIGNATURE = tf.saved_model.DEFAULT_SERVING_SIGNATURE_DEF_KEY
 
 
-def predict(manager, request):
-    """Answers a PredictRequest.
+@dataclasses.dataclass(frozen=True)
+class Call:
+    """A validated Predict request, ready to run.
+
+    Args:
+        servable: Servable. The version that answers.
+        signature_name: str. The resolved signature key.
+        signature: ConcreteFunction. The signature to call.
+        feeds: dict[str, np.ndarray]. Decoded inputs.
+        output_names: tuple[str, ...]. Outputs to return, in order.
+    """
+
+    servable: Any
+    signature_name: str
+    signature: Any
+    feeds: dict
+    output_names: tuple
+
+    def compute(self, feeds):
+        """Runs the signature on `feeds`; returns the selected outputs."""
+        specs = self.signature.structured_input_signature[1]
+        results = self.signature(
+            **{
+                name: tf.convert_to_tensor(array, dtype=specs[name].dtype)
+                for name, array in feeds.items()
+            }
+        )
+        return {name: _to_numpy(results[name]) for name in self.output_names}
+
+    def batch_key(self):
+        # Servables are compared by identity: a reloaded version is new.
+        return (id(self.servable), self.signature_name, self.output_names)
+
+    def can_batch(self):
+        """Whether every input's dim 0 is free, so rows can be merged."""
+        specs = self.signature.structured_input_signature[1].values()
+        return (
+            bool(self.feeds)
+            and all(spec.shape.rank and spec.shape[0] is None for spec in specs)
+            and Batcher.can_batch(self.feeds)
+        )
+
+
+def predict(manager, request, limits=DEFAULT_LIMITS):
+    """Answers a PredictRequest without batching.
 
     Args:
         manager: ModelManager. Where the requested servable is looked up.
         request: predict_pb2.PredictRequest.
+        limits: RequestLimits. Size caps for the request's inputs.
 
     Returns:
         predict_pb2.PredictResponse.
@@ -33,22 +89,96 @@ def predict(manager, request):
         ServingError: for a bad request (see the module docstring).
         tf.errors.OpError: if the model fails while running.
     """
+    call = prepare(manager, request, limits)
+    return respond(call, call.compute(call.feeds))
+
+
+def prepare(manager, request, limits=DEFAULT_LIMITS):
+    """Resolves the servable and signature and decodes the inputs."""
     model_spec.require(request)
+    validation.check_request_size(request, limits)
     servable = manager.resolve(request.model_spec)
     signature_name = request.model_spec.signature_name or DEFAULT_SIGNATURE
     signature = _find_signature(servable, signature_name)
     input_specs = signature.structured_input_signature[1]
-    feeds = inputs.decode_inputs(signature_name, input_specs, request.inputs)
+    feeds = inputs.decode_inputs(
+        signature_name, input_specs, request.inputs, limits
+    )
     output_names = _select_outputs(signature, request.output_filter)
-    results = signature(**feeds)
+    return Call(servable, signature_name, signature, feeds, output_names)
 
+
+def respond(call, outputs):
+    """Builds the PredictResponse for a call's outputs."""
     response = predict_pb2.PredictResponse()
-    model_spec.fill(response.model_spec, servable, signature_name)
-    for name in output_names:
-        response.outputs[name].CopyFrom(
-            tensors.to_tensor_proto(results[name].numpy())
-        )
+    model_spec.fill(response.model_spec, call.servable, call.signature_name)
+    for name in call.output_names:
+        response.outputs[name].CopyFrom(tensors.to_tensor_proto(outputs[name]))
     return response
+
+
+class Predictor:
+    """Answers Predict requests, batching them if batching is configured.
+
+    Shared by the gRPC and REST front ends so that their requests batch
+    together.
+
+    Args:
+        manager: ModelManager. Where servables are looked up.
+        batching_options: BatchingOptions | None. None: no batching.
+        limits: RequestLimits | None. None: the defaults.
+        on_batch: optional callable(model_name, signature_name, batch_size)
+            called before each batched model call (see `Batcher`).
+
+    Example:
+
+    ```python
+    predictor = Predictor(manager, BatchingOptions(max_batch_size=32))
+    response = predictor.predict(request, deadline=time.monotonic() + 5)
+    predictor.close()
+    ```
+    """
+
+    def __init__(
+        self, manager, batching_options=None, limits=None, on_batch=None
+    ):
+        self._manager = manager
+        self.limits = limits or DEFAULT_LIMITS
+        self._batcher = (
+            Batcher(batching_options, on_batch) if batching_options else None
+        )
+
+    def predict(self, request, deadline=None):
+        """Answers a PredictRequest; see `predict` for errors.
+
+        Args:
+            request: predict_pb2.PredictRequest.
+            deadline: float | None. `time.monotonic()` time after which the
+                client no longer waits: DEADLINE_EXCEEDED, model not run.
+        """
+        call = prepare(self._manager, request, self.limits)
+        deadlines.check(deadline)
+        if self._batcher is None or not call.can_batch():
+            return respond(call, call.compute(call.feeds))
+        labels = (call.servable.name, call.signature_name)
+        outputs = self._batcher.run(
+            call.batch_key(), call.feeds, call.compute, labels, deadline
+        )
+        return respond(call, outputs)
+
+    def num_enqueued_tasks(self):
+        """Requests waiting for a batch thread (0 without batching)."""
+        return self._batcher.num_enqueued_tasks() if self._batcher else 0
+
+    def close(self):
+        """Finishes queued batches and stops the batch threads."""
+        if self._batcher is not None:
+            self._batcher.close()
+
+
+def _to_numpy(value):
+    # Eager tensors from SavedModels; plain arrays from other runtimes.
+    return value.numpy() if hasattr(value, "numpy") else np.asarray(value)
 
 
 def _find_signature(servable, signature_name):
@@ -64,7 +194,7 @@ def _find_signature(servable, signature_name):
 def _select_outputs(signature, output_filter):
     available = sorted(signature.structured_outputs)
     if not output_filter:
-        return available
+        return tuple(available)
     selected = []
     for alias in output_filter:
         if alias not in available:
@@ -77,4 +207,4 @@ def _select_outputs(signature, output_filter):
                 f"duplicate output tensor alias: {alias}"
             )
         selected.append(alias)
-    return selected
+    return tuple(selected)

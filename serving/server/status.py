@@ -1,17 +1,17 @@
-"""ModelService.GetModelStatus: the state of each loaded version.
+"""ModelService.GetModelStatus: the state of each version of a model.
 
-Servables enter the manager only once fully loaded, so every version it
-holds is AVAILABLE with an OK status. Misses use TensorFlow Serving's
-NOT_FOUND messages ("Could not find version N of model M" / "Could not
-find any versions of model M").
+Every version the manager has seen is reported, highest first, with its
+state (START, LOADING, AVAILABLE, UNLOADING or END) and status: OK, or for
+a version whose load failed, state END with the load error, as TensorFlow
+Serving reports it. Misses use TensorFlow Serving's NOT_FOUND messages
+("Could not find version N of model M" / "Could not find any versions of
+model M"). Like TensorFlow Serving, a version_label in the spec is ignored.
 """
 
 from tensorflow_serving.apis import get_model_status_pb2
 
 from serving.server import errors
 from serving.server import model_spec
-
-_AVAILABLE = get_model_status_pb2.ModelVersionStatus.AVAILABLE
 
 
 def get_model_status(manager, request):
@@ -23,21 +23,22 @@ def get_model_status(manager, request):
     """
     model_spec.require(request)
     name = request.model_spec.name
-    servables = manager.versions(name)
+    statuses = manager.version_statuses(name)
     if request.model_spec.HasField("version"):
         version = request.model_spec.version.value
-        servables = [s for s in servables if s.version == version]
-        if not servables:
+        statuses = [s for s in statuses if s.version == version]
+        if not statuses:
             raise errors.not_found(
                 f"Could not find version {version} of model {name}"
             )
-    elif not servables:
+    elif not statuses:
         raise errors.not_found(f"Could not find any versions of model {name}")
 
     response = get_model_status_pb2.GetModelStatusResponse()
-    for servable in servables:
+    for status in statuses:
         version_status = response.model_version_status.add()
-        version_status.version = servable.version
-        version_status.state = _AVAILABLE
-        # status.error_code stays 0 (OK) and error_message empty.
+        version_status.version = status.version
+        version_status.state = status.state
+        version_status.status.error_code = status.error_code.value[0]
+        version_status.status.error_message = status.error_message
     return response

@@ -25,7 +25,10 @@ def test_serves_the_latest_version_then_stops_cleanly(
     np.testing.assert_allclose(outputs["y"], x * 2)
     assert status["version"] == 2
     assert server.process.returncode == 0
-    assert f"Loaded model {model_name} version 2" in server.output_tail
+    assert (
+        f"Successfully loaded servable version {{name: {model_name} "
+        "version: 2}" in server.output_tail
+    )
     assert "Running gRPC ModelServer at 0.0.0.0:" in server.output_tail
 
 

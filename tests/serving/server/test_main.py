@@ -1,9 +1,18 @@
 """The server command line, run as a real subprocess."""
 
+import signal
 import subprocess
 import sys
+from concurrent import futures
 
+import grpc
 import pytest
+import tensorflow as tf
+from grpc_health.v1 import health_pb2
+from grpc_health.v1 import health_pb2_grpc
+
+from serving.client import PredictionClient
+from serving.process import ModelServerProcess
 
 pytestmark = pytest.mark.slow
 
@@ -33,3 +42,154 @@ def test_base_path_without_versions_exits_with_code_1_naming_it(tmp_path):
 
     assert result.returncode == 1
     assert f"found under base path '{tmp_path}'" in result.stderr
+
+
+class _GatedModel(tf.Module):
+    """Marks a file when a request starts, then holds it until a gate file
+    exists: a request that is provably in flight, with no sleeps."""
+
+    @tf.function(
+        input_signature=[
+            tf.TensorSpec([], tf.string),
+            tf.TensorSpec([], tf.string),
+        ]
+    )
+    def serve(self, started_path, gate_path):
+        started = tf.io.write_file(started_path, "started")
+        with tf.control_dependencies([started]):
+            polls = tf.while_loop(
+                lambda i: tf.size(tf.io.matching_files(gate_path)) == 0,
+                lambda i: i + 1,
+                [tf.constant(0)],
+            )
+        return {"polls": polls[0]}
+
+
+@pytest.fixture(scope="module")
+def gated_base_path(tmp_path_factory):
+    base_path = tmp_path_factory.mktemp("gated") / "gated"
+    model = _GatedModel()
+    tf.saved_model.save(
+        model, str(base_path / "1"), signatures={"serving_default": model.serve}
+    )
+    return base_path
+
+
+def test_sigterm_lets_an_in_flight_request_finish_then_exits_0(
+    gated_base_path, tmp_path, wait_until
+):
+    started, gate = tmp_path / "started", tmp_path / "gate"
+    server = ModelServerProcess(
+        "gated",
+        gated_base_path,
+        extra_flags=["--file_system_poll_wait_seconds=0"],
+    )
+    with server, futures.ThreadPoolExecutor(1) as pool:
+        client = PredictionClient(server.address, timeout=60)
+        in_flight = pool.submit(
+            client.predict,
+            "gated",
+            {"started_path": str(started), "gate_path": str(gate)},
+        )
+        wait_until(started.exists, timeout=30)
+        server.process.send_signal(signal.SIGTERM)
+        wait_until(lambda: "shutting down" in server.output_tail)
+        gate.write_text("open")
+        outputs = in_flight.result(timeout=30)
+        exit_code = server.process.wait(timeout=30)
+        client.close()
+
+    assert outputs["polls"] >= 0
+    assert exit_code == 0
+    assert "Server stopped" in server.output_tail
+
+
+def test_sigterm_while_loading_exits_0(tmp_path, wait_until):
+    (tmp_path / "1").mkdir()
+    (tmp_path / "1" / "saved_model.pb").write_bytes(b"corrupt")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "serving.server.main",
+            "--port=0",
+            f"--model_base_path={tmp_path}",
+            "--max_num_load_retries=5",
+            "--load_retry_interval_micros=60000000",
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    output = []
+    try:
+        for line in process.stderr:
+            output.append(line)
+            if "retry 1 of 5" in line:
+                process.send_signal(signal.SIGTERM)
+                break
+        output.extend(process.stderr)
+        exit_code = process.wait(timeout=30)
+    finally:
+        process.kill()
+
+    assert exit_code == 0, "".join(output)
+    assert "Stopped while loading models" in "".join(output)
+
+
+def test_bad_config_file_exits_1_naming_file_and_position(tmp_path):
+    config_file = tmp_path / "models.config"
+    config_file.write_text("model_config_list {\n  config { nme: 'x' }\n}\n")
+
+    result = _run_server(f"--model_config_file={config_file}")
+
+    assert result.returncode == 1
+    assert f"Invalid protobuf file: '{config_file}'" in result.stderr
+    assert "2:12" in result.stderr
+
+
+def test_config_file_models_health_socket_and_polling(
+    make_base_path, add_toy_version, tmp_path, wait_until
+):
+    alpha = make_base_path(1, name="alpha")
+    beta = make_base_path(2, name="beta")
+    config_file = tmp_path / "models.config"
+    config_file.write_text(
+        "model_config_list {\n"
+        + "".join(
+            f'  config {{ name: "{name}" base_path: "{path}" '
+            'model_platform: "tensorflow" }\n'
+            for name, path in (("alpha", alpha), ("beta", beta))
+        )
+        + "}\n"
+    )
+    socket_path = tmp_path / "s.sock"
+    server = ModelServerProcess(
+        "alpha",
+        None,
+        extra_flags=[
+            f"--model_config_file={config_file}",
+            "--file_system_poll_wait_seconds=0.2",
+            "--enable_grpc_healthcheck_service",
+            f"--grpc_socket_path={socket_path}",
+        ],
+    )
+    with server:
+        with PredictionClient(f"unix:{socket_path}") as client:
+            assert client.status("beta")[0]["state"] == "AVAILABLE"
+            add_toy_version(alpha, 3)
+            wait_until(
+                lambda: (
+                    _states(client, "alpha") == [(3, "AVAILABLE"), (1, "END")]
+                )
+            )
+        with grpc.insecure_channel(server.address) as channel:
+            health = health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(), timeout=5
+            )
+
+    assert health.status == health_pb2.HealthCheckResponse.SERVING
+    assert server.process.returncode == 0
+
+
+def _states(client, model_name):
+    return [(s["version"], s["state"]) for s in client.status(model_name)]

@@ -1,0 +1,190 @@
+"""Queues of tasks that batch threads take whole batches from.
+
+The shape of TensorFlow Serving's SharedBatchScheduler: one queue per key
+(requests that may share a model call), each a FIFO of batches whose last
+one is open for more tasks. A task that does not fit the open batch opens
+a new one, unless the queue already holds `max_enqueued_batches`, which is
+UNAVAILABLE. A batch thread takes the oldest batch that is closed, full,
+or open for `batch_timeout_micros`; a batch being run no longer counts
+against the queue.
+"""
+
+import collections
+import threading
+import time
+
+from serving.server import errors
+
+_QUEUE_FULL = (
+    "The batch scheduling queue to which this task was submitted is full"
+)
+
+
+class Task:
+    """One request's rows, waiting to be run as part of a batch.
+
+    Args:
+        inputs: dict[str, np.ndarray]. Arrays sharing dim 0 (= `size`).
+        size: int. Rows in this task.
+        compute: callable. Runs merged inputs: dict -> dict of arrays.
+        labels: (model_name, signature_name). Reported with each batch.
+    """
+
+    def __init__(self, inputs, size, compute, labels):
+        self.inputs = inputs
+        self.size = size
+        self.compute = compute
+        self.labels = labels
+        self.outputs = None
+        self.error = None
+        self.done = threading.Event()
+        self.batch = None  # set while the task waits in a queue
+
+    def finish(self, outputs):
+        self.outputs = outputs
+        self.done.set()
+
+    def fail(self, error):
+        self.error = error
+        self.done.set()
+
+
+class Batch:
+    """Tasks that run together in one model call."""
+
+    def __init__(self, key, opened_at):
+        self.key = key
+        self.opened_at = opened_at
+        self.tasks = []
+        self.size = 0
+
+    def add(self, task):
+        self.tasks.append(task)
+        self.size += task.size
+        task.batch = self
+
+    def remove(self, task):
+        self.tasks.remove(task)
+        self.size -= task.size
+        task.batch = None
+
+
+class Scheduler:
+    """Forms batches per key and runs them on `num_batch_threads` threads.
+
+    Args:
+        options: BatchingOptions.
+        process_batch: callable(Batch). Runs a batch and completes its
+            tasks; called on a batch thread, must not raise.
+    """
+
+    def __init__(self, options, process_batch):
+        self._options = options
+        self._process_batch = process_batch
+        self._timeout = options.batch_timeout_micros / 1e6
+        self._condition = threading.Condition()
+        self._queues = {}
+        self._closed = False
+        self._threads = [
+            threading.Thread(
+                target=self._run_batches, name=f"batch-thread-{i}", daemon=True
+            )
+            for i in range(options.num_batch_threads)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def schedule(self, key, task):
+        """Adds a task to the open batch of its key's queue.
+
+        Raises:
+            ServingError: INVALID_ARGUMENT for a task above max_batch_size,
+                UNAVAILABLE if the queue is full or the scheduler closed.
+        """
+        limit = self._options.max_batch_size
+        if task.size > limit:
+            raise errors.invalid_argument(
+                f"Task size {task.size} is larger than maximum input batch "
+                f"size {limit}"
+            )
+        with self._condition:
+            if self._closed:
+                raise errors.unavailable("The batch scheduler is shut down")
+            queue = self._queues.get(key) or collections.deque()
+            if not queue or queue[-1].size + task.size > limit:
+                if len(queue) >= self._options.max_enqueued_batches:
+                    raise errors.unavailable(_QUEUE_FULL)
+                queue.append(Batch(key, time.monotonic()))
+            self._queues[key] = queue
+            queue[-1].add(task)
+            self._condition.notify()
+
+    def cancel(self, task):
+        """Removes a task not yet taken by a batch thread; True if it was."""
+        with self._condition:
+            batch = task.batch
+            if batch is None:
+                return False
+            batch.remove(task)
+            if not batch.tasks:
+                self._drop(batch)
+            return True
+
+    def num_enqueued_tasks(self):
+        """Tasks waiting in queues (not yet taken by a batch thread)."""
+        with self._condition:
+            return sum(
+                len(batch.tasks)
+                for queue in self._queues.values()
+                for batch in queue
+            )
+
+    def close(self):
+        """Stops accepting tasks, runs those already queued, joins threads."""
+        with self._condition:
+            self._closed = True
+            self._condition.notify_all()
+        for thread in self._threads:
+            thread.join()
+
+    def _run_batches(self):
+        while True:
+            with self._condition:
+                batch = self._wait_for_batch()
+            if batch is None:
+                return
+            self._process_batch(batch)
+
+    def _wait_for_batch(self):
+        while True:
+            batch, wait = self._take_ready_batch(time.monotonic())
+            if batch is not None or (self._closed and not self._queues):
+                return batch
+            self._condition.wait(wait)
+
+    def _take_ready_batch(self, now):
+        ready, wait = None, None
+        for queue in self._queues.values():
+            first = queue[0]
+            due = first.opened_at + self._timeout
+            closed = len(queue) > 1 or self._closed
+            if (
+                closed
+                or first.size >= self._options.max_batch_size
+                or (now >= due)
+            ):
+                if ready is None or first.opened_at < ready.opened_at:
+                    ready = first
+            else:
+                wait = due - now if wait is None else min(wait, due - now)
+        if ready is not None:
+            self._drop(ready)
+            for task in ready.tasks:
+                task.batch = None
+        return ready, wait
+
+    def _drop(self, batch):
+        queue = self._queues[batch.key]
+        queue.remove(batch)
+        if not queue:
+            del self._queues[batch.key]

@@ -1,0 +1,352 @@
+"""Server-side batching over real gRPC, against a model that counts calls.
+
+Batches are made deterministic without timing: either the batch fills up
+(max_batch_size reached, with a long timeout), or the single batch thread
+is held inside the `on_batch` callback (`_Gate`) while the test queues
+requests, waiting on the server's own queue length.
+"""
+
+import threading
+import time
+from concurrent import futures
+
+import grpc
+import numpy as np
+import pytest
+import tensorflow as tf
+from tensorflow_serving.apis import predict_pb2
+
+from serving import tensors
+from serving.server import errors
+from serving.server import loader
+from serving.server import predict
+from serving.server.batching import BatchingOptions
+from serving.server.batching import merge
+from serving.server.manager import ModelManager
+
+MODEL = "counter"
+LONG_TIMEOUT_MICROS = 60_000_000
+WAIT_SECONDS = 30
+
+
+class _CountingModel(tf.Module):
+    def __init__(self):
+        super().__init__()
+        self.calls = tf.Variable(0, dtype=tf.int64)
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None], tf.float32)])
+    def serve(self, x):
+        self.calls.assign_add(1)
+        return {"y": x * 2.0 + 1.0, "row_max": tf.reduce_max(x, axis=1)}
+
+
+class _Gate:
+    """on_batch callback: records batch sizes, holds the first batch."""
+
+    def __init__(self):
+        self.sizes = []
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def __call__(self, model_name, signature_name, batch_size):
+        self.sizes.append(batch_size)
+        self.entered.set()
+        self.release.wait(WAIT_SECONDS)
+
+
+@pytest.fixture(scope="module")
+def servable(tmp_path_factory):
+    path = tmp_path_factory.mktemp("batching") / MODEL
+    model = _CountingModel()
+    tf.saved_model.save(
+        model, str(path / "1"), signatures={"serving_default": model.serve}
+    )
+    return loader.load_servable(MODEL, str(path), 1)
+
+
+@pytest.fixture
+def manager(servable):
+    manager = ModelManager()
+    manager.add(servable)
+    return manager
+
+
+@pytest.fixture
+def pool():
+    with futures.ThreadPoolExecutor(max_workers=12) as pool:
+        yield pool
+
+
+def _request(x, **kwargs):
+    request = predict_pb2.PredictRequest(**kwargs)
+    request.model_spec.name = MODEL
+    request.inputs["x"].CopyFrom(tensors.to_tensor_proto(x))
+    return request
+
+
+def _outputs(response):
+    return {k: tensors.to_ndarray(v) for k, v in response.outputs.items()}
+
+
+def _unbatched(manager, x):
+    return _outputs(predict.predict(manager, _request(x)))
+
+
+def _calls(servable):
+    return int(servable.saved_model.calls.numpy())
+
+
+def _wait_until(condition):
+    deadline = time.monotonic() + WAIT_SECONDS
+    while not condition():
+        assert time.monotonic() < deadline, "server never reached the state"
+        time.sleep(0.005)
+
+
+def _hold_batch_thread(stub, gate, pool, x):
+    """Sends a request and waits until the batch thread is held with it."""
+    plug = pool.submit(stub.Predict, _request(x), timeout=WAIT_SECONDS)
+    assert gate.entered.wait(WAIT_SECONDS)
+    return plug
+
+
+def _submit_all(stub, pool, xs):
+    return [
+        pool.submit(stub.Predict, _request(x), timeout=WAIT_SECONDS) for x in xs
+    ]
+
+
+def test_concurrent_requests_run_as_one_batch_with_exact_answers(
+    start_prediction_server, manager, servable, pool
+):
+    sizes = []
+    options = BatchingOptions(
+        max_batch_size=4,
+        batch_timeout_micros=LONG_TIMEOUT_MICROS,
+        num_batch_threads=1,
+    )
+    stub, _ = start_prediction_server(
+        manager,
+        batching_options=options,
+        on_batch=lambda *labels: sizes.append(labels),
+    )
+    rng = np.random.default_rng(0)
+    xs = [rng.normal(size=(rows, 3)).astype(np.float32) for rows in (1, 2, 1)]
+    calls_before = _calls(servable)
+
+    responses = [f.result() for f in _submit_all(stub, pool, xs)]
+
+    assert sizes == [(MODEL, "serving_default", 4)]
+    assert _calls(servable) - calls_before == 1
+    for x, response in zip(xs, responses, strict=True):
+        expected = _unbatched(manager, x)
+        for name, value in _outputs(response).items():
+            np.testing.assert_array_equal(value, expected[name])
+        assert response.model_spec.signature_name == "serving_default"
+
+
+def test_batch_is_padded_to_the_next_allowed_size_and_sliced_back(
+    start_prediction_server, manager, servable, pool
+):
+    gate = _Gate()
+    options = BatchingOptions(
+        max_batch_size=4, allowed_batch_sizes=[2, 4], num_batch_threads=1
+    )
+    stub, service = start_prediction_server(
+        manager, batching_options=options, on_batch=gate
+    )
+    plug = _hold_batch_thread(stub, gate, pool, np.ones((1, 2), np.float32))
+    xs = [np.full((1, 2), i, np.float32) for i in range(3)]
+    pending = _submit_all(stub, pool, xs)
+    _wait_until(lambda: service.predictor.num_enqueued_tasks() == 3)
+    calls_before = _calls(servable)
+
+    gate.release.set()
+
+    responses = [f.result() for f in pending]
+    plug.result()
+    assert gate.sizes == [2, 4]
+    assert _calls(servable) - calls_before == 2  # the plug, then the batch
+    for x, response in zip(xs, responses, strict=True):
+        np.testing.assert_array_equal(_outputs(response)["y"], x * 2 + 1)
+
+
+@pytest.mark.parametrize(
+    "pad, expected_sizes", [(True, [1, 2]), (False, [1, 1, 1])]
+)
+def test_variable_length_inputs_share_a_batch_only_when_padded(
+    start_prediction_server, manager, pool, pad, expected_sizes
+):
+    gate = _Gate()
+    options = BatchingOptions(
+        max_batch_size=4, num_batch_threads=1, pad_variable_length_inputs=pad
+    )
+    stub, service = start_prediction_server(
+        manager, batching_options=options, on_batch=gate
+    )
+    plug = _hold_batch_thread(stub, gate, pool, np.ones((1, 5), np.float32))
+    xs = [
+        np.array([[3.0, -1.0]], np.float32),
+        np.array([[-2.0, 7.0, 0.5]], np.float32),
+    ]
+    pending = _submit_all(stub, pool, xs)
+    _wait_until(lambda: service.predictor.num_enqueued_tasks() == 2)
+
+    gate.release.set()
+
+    responses = [f.result() for f in pending]
+    plug.result()
+    assert gate.sizes == expected_sizes
+    for x, response in zip(xs, responses, strict=True):
+        outputs = _outputs(response)
+        np.testing.assert_array_equal(outputs["row_max"], x.max(axis=1))
+        # Like TF Serving, outputs keep the padded length; the real columns
+        # are the unbatched answer.
+        np.testing.assert_array_equal(outputs["y"][:, : x.shape[1]], x * 2 + 1)
+
+
+def test_full_queue_is_unavailable(
+    start_prediction_server, manager, pool, expect_rpc_error
+):
+    gate = _Gate()
+    options = BatchingOptions(
+        max_batch_size=1, max_enqueued_batches=1, num_batch_threads=1
+    )
+    stub, service = start_prediction_server(
+        manager, batching_options=options, on_batch=gate
+    )
+    x = np.ones((1, 2), np.float32)
+    plug = _hold_batch_thread(stub, gate, pool, x)
+    (queued,) = _submit_all(stub, pool, [x])
+    _wait_until(lambda: service.predictor.num_enqueued_tasks() == 1)
+
+    with expect_rpc_error(
+        grpc.StatusCode.UNAVAILABLE,
+        "The batch scheduling queue to which this task was submitted is full",
+    ):
+        stub.Predict(_request(x), timeout=WAIT_SECONDS)
+
+    gate.release.set()
+    plug.result()
+    np.testing.assert_array_equal(_outputs(queued.result())["y"], x * 2 + 1)
+
+
+def test_request_larger_than_max_batch_size_is_invalid_argument(
+    start_prediction_server, manager, expect_rpc_error
+):
+    stub, _ = start_prediction_server(
+        manager, batching_options=BatchingOptions(max_batch_size=2)
+    )
+
+    with expect_rpc_error(
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "Task size 3 is larger than maximum input batch size 2",
+    ):
+        stub.Predict(_request(np.ones((3, 2), np.float32)), timeout=30)
+
+
+def test_timeout_flushes_a_partial_batch(start_prediction_server, manager):
+    sizes = []
+    options = BatchingOptions(max_batch_size=8, batch_timeout_micros=20_000)
+    stub, _ = start_prediction_server(
+        manager,
+        batching_options=options,
+        on_batch=lambda *labels: sizes.append(labels[-1]),
+    )
+    x = np.array([[1.0, 2.0]], np.float32)
+
+    response = stub.Predict(_request(x), timeout=WAIT_SECONDS)
+
+    assert sizes == [1]
+    np.testing.assert_array_equal(_outputs(response)["y"], x * 2 + 1)
+
+
+def test_request_whose_deadline_passes_in_the_queue_never_runs(
+    start_prediction_server, manager, pool, expect_rpc_error
+):
+    gate = _Gate()
+    options = BatchingOptions(max_batch_size=4, num_batch_threads=1)
+    stub, service = start_prediction_server(
+        manager, batching_options=options, on_batch=gate
+    )
+    x = np.ones((1, 2), np.float32)
+    plug = _hold_batch_thread(stub, gate, pool, x)
+
+    with expect_rpc_error(grpc.StatusCode.DEADLINE_EXCEEDED):
+        stub.Predict(_request(x), timeout=0.3)
+    _wait_until(lambda: service.predictor.num_enqueued_tasks() == 0)
+
+    gate.release.set()
+    plug.result()
+    assert gate.sizes == [1]
+
+
+def test_unbatchable_signatures_run_directly(
+    start_prediction_server, latest_servable, model_name
+):
+    manager = ModelManager()
+    manager.add(latest_servable)
+    stub, _ = start_prediction_server(
+        manager, batching_options=BatchingOptions(max_batch_size=2)
+    )
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = model_name
+    request.model_spec.signature_name = "decode_image"
+    png = tf.io.encode_png(tf.zeros([3, 4, 1], tf.uint8)).numpy()
+    request.inputs["image_bytes"].CopyFrom(tensors.to_tensor_proto(png))
+
+    response = stub.Predict(request, timeout=WAIT_SECONDS)
+
+    np.testing.assert_array_equal(_outputs(response)["shape"], [3, 4, 1])
+
+
+def test_options_default_to_tf_serving_values():
+    options = BatchingOptions()
+
+    assert options.max_batch_size == 1000
+    assert options.batch_timeout_micros == 0
+    assert options.max_enqueued_batches == 10
+    assert options.num_batch_threads >= 1
+    assert options.allowed_batch_sizes == ()
+    assert options.pad_variable_length_inputs is False
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"max_batch_size": 8, "allowed_batch_sizes": (2, 4)}, "must equal"),
+        ({"max_batch_size": 4, "allowed_batch_sizes": (4, 2, 4)}, "increasing"),
+        ({"max_batch_size": 0}, "max_batch_size must be at least 1"),
+        ({"batch_timeout_micros": -1}, "batch_timeout_micros"),
+    ],
+)
+def test_invalid_options_say_what_is_wrong(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        BatchingOptions(**kwargs)
+
+
+def test_padded_size_is_the_next_allowed_size():
+    options = BatchingOptions(max_batch_size=8, allowed_batch_sizes=(2, 8))
+
+    assert [options.padded_size(n) for n in (1, 2, 3, 8)] == [2, 2, 8, 8]
+    assert BatchingOptions(max_batch_size=8).padded_size(3) == 3
+
+
+def test_output_without_the_batch_dimension_is_internal():
+    outputs = {"total": np.float32(3.0), "y": np.zeros((3, 1), np.float32)}
+
+    with pytest.raises(errors.ServingError) as raised:
+        merge.split(outputs, [1, 2], batch_size=3)
+
+    assert raised.value.code == grpc.StatusCode.INTERNAL
+    assert "Batched output tensor total" in raised.value.message
+
+
+def test_variable_length_padding_repeats_each_request_first_element():
+    merged = merge.merge(
+        [{"t": np.array([[b"a"]], object)}, {"t": np.array([[b"b", b"c"]])}],
+        batch_size=3,
+        pad_variable_length_inputs=True,
+    )
+
+    assert merged["t"].tolist() == [[b"a", b"a"], [b"b", b"c"], [b"a", b"a"]]

@@ -1,0 +1,163 @@
+"""Model warmup: assets.extra/tf_serving_warmup_requests replayed on load."""
+
+import shutil
+
+import grpc
+import numpy as np
+import pytest
+import tensorflow as tf
+from tensorflow_serving.apis import prediction_log_pb2
+
+from serving import tensors
+from serving.server import errors
+from serving.server import loader
+from serving.server import warmup
+from serving.server.config.model_config import single_model_config
+from serving.server.manager import ModelManager
+from serving.server.server_core import LoadOptions
+from serving.server.server_core import ServerCore
+
+
+class _CountingModel(tf.Module):
+    """Counts the rows it has served, so warmup can be observed."""
+
+    def __init__(self):
+        super().__init__()
+        self.rows = tf.Variable(0, dtype=tf.int64)
+
+    @tf.function(input_signature=[tf.TensorSpec([None, 2], tf.float32)])
+    def serve(self, x):
+        self.rows.assign_add(tf.shape(x, out_type=tf.int64)[0])
+        return {"y": x * 2.0}
+
+    @tf.function(input_signature=[])
+    def rows_served(self):
+        return {"rows": self.rows.read_value()}
+
+
+@pytest.fixture(scope="module")
+def counting_model(tmp_path_factory):
+    path = tmp_path_factory.mktemp("counting") / "model"
+    model = _CountingModel()
+    tf.saved_model.save(
+        model,
+        str(path),
+        signatures={
+            "serving_default": model.serve,
+            "rows_served": model.rows_served,
+        },
+    )
+    return path
+
+
+@pytest.fixture
+def version_path(tmp_path, counting_model):
+    path = tmp_path / "counter" / "1"
+    shutil.copytree(counting_model, path)
+    (path / warmup.WARMUP_DIRECTORY).mkdir()
+    return path
+
+
+def _write_records(version_path, records):
+    with tf.io.TFRecordWriter(warmup.warmup_file(str(version_path))) as writer:
+        for record in records:
+            writer.write(record)
+
+
+def _predict_log(x, input_name="x"):
+    log = prediction_log_pb2.PredictionLog()
+    request = log.predict_log.request
+    request.model_spec.name = "recorded-under-another-name"
+    request.inputs[input_name].CopyFrom(tensors.to_tensor_proto(x))
+    return log.SerializeToString()
+
+
+def _load(version_path):
+    return loader.load_servable("counter", str(version_path.parent), 1)
+
+
+def _rows_served(servable):
+    return int(servable.signatures["rows_served"]()["rows"])
+
+
+def test_warmup_requests_run_before_the_version_is_served(version_path):
+    _write_records(
+        version_path,
+        [_predict_log(np.ones((3, 2), np.float32))] * 2,
+    )
+    core = ServerCore(ModelManager(), LoadOptions(max_num_load_retries=0))
+
+    core.reload_config(single_model_config("counter", str(version_path.parent)))
+
+    [servable] = core.manager.versions("counter")
+    assert _rows_served(servable) == 6
+
+
+def test_no_warmup_file_is_fine(version_path):
+    servable = _load(version_path)
+
+    assert warmup.run_warmup(servable) == 0
+    assert _rows_served(servable) == 0
+
+
+def test_warmup_is_skipped_when_disabled(version_path):
+    _write_records(version_path, [_predict_log(np.ones((1, 2), np.float32))])
+    core = ServerCore(
+        ModelManager(),
+        LoadOptions(max_num_load_retries=0, enable_model_warmup=False),
+    )
+
+    core.reload_config(single_model_config("counter", str(version_path.parent)))
+
+    assert _rows_served(core.manager.versions("counter")[0]) == 0
+
+
+def test_file_that_is_not_tfrecord_fails_the_load(version_path):
+    path = warmup.warmup_file(str(version_path))
+    with open(path, "wb") as garbage:
+        garbage.write(b"\x00this is not a TFRecord file at all")
+
+    with pytest.raises(errors.ServingError) as raised:
+        warmup.run_warmup(_load(version_path))
+
+    assert raised.value.code == grpc.StatusCode.DATA_LOSS
+    assert "Please verify your warmup data is in TFRecord format" in (
+        raised.value.message
+    )
+
+
+def test_unparsable_record_fails_the_load(version_path):
+    _write_records(version_path, [b"\xff\xff malformed"])
+
+    with pytest.raises(errors.ServingError, match="Failed to parse warmup"):
+        warmup.run_warmup(_load(version_path))
+
+
+def test_failing_warmup_request_fails_the_load_and_shows_in_status(
+    version_path,
+):
+    _write_records(
+        version_path, [_predict_log(np.ones((1, 2), np.float32), "wrong")]
+    )
+    core = ServerCore(ModelManager(), LoadOptions(max_num_load_retries=0))
+
+    with pytest.raises(errors.ServingError):
+        core.reload_config(
+            single_model_config("counter", str(version_path.parent))
+        )
+
+    [status] = core.manager.version_statuses("counter")
+    assert status.error_code == grpc.StatusCode.INVALID_ARGUMENT
+    assert "input tensor alias not found in signature: wrong" in (
+        status.error_message
+    )
+
+
+def test_too_many_records_fail_the_load(version_path, monkeypatch):
+    monkeypatch.setattr(warmup, "MAX_NUM_RECORDS", 2)
+    _write_records(
+        version_path, [_predict_log(np.ones((1, 2), np.float32))] * 3
+    )
+
+    with pytest.raises(errors.ServingError, match=r"exceeds the maximum \(2\)"):
+        warmup.run_warmup(_load(version_path))
