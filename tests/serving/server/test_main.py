@@ -1,17 +1,22 @@
 """The server command line, run as a real subprocess."""
 
+import re
 import signal
+import socket
 import subprocess
 import sys
 from concurrent import futures
 
 import grpc
+import numpy as np
 import pytest
+import requests
 import tensorflow as tf
 from grpc_health.v1 import health_pb2
 from grpc_health.v1 import health_pb2_grpc
 
 from serving.client import PredictionClient
+from serving.client import RestClient
 from serving.process import ModelServerProcess
 
 pytestmark = pytest.mark.slow
@@ -193,3 +198,54 @@ def test_config_file_models_health_socket_and_polling(
 
 def _states(client, model_name):
     return [(s["version"], s["state"]) for s in client.status(model_name)]
+
+
+def _free_port():
+    # --rest_api_port=0 disables REST (as in TF Serving): pick a free port.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_rest_batching_and_metrics_are_wired_together(
+    tmp_path, model_base_path, wait_until
+):
+    (tmp_path / "monitoring.config").write_text(
+        'prometheus_config { enable: true path: "/metrics" }\n'
+    )
+    (tmp_path / "batching.config").write_text(
+        "max_batch_size { value: 8 }\nbatch_timeout_micros { value: 1000 }\n"
+    )
+    rest_port = _free_port()
+    flags = (
+        f"--rest_api_port={rest_port}",
+        "--enable_batching",
+        f"--batching_parameters_file={tmp_path / 'batching.config'}",
+        f"--monitoring_config_file={tmp_path / 'monitoring.config'}",
+    )
+    x = np.array([[1.0, 2.0]], np.float32)
+    with ModelServerProcess(
+        "toy", model_base_path, extra_flags=flags
+    ) as server:
+        wait_until(lambda: "HTTP/REST API" in server.output_tail, timeout=30)
+        rest = RestClient(f"http://127.0.0.1:{rest_port}")
+        rest_y = rest.predict("toy", {"text": ["ab"], "x": x})["y"]
+        with PredictionClient(server.address) as client:
+            grpc_y = client.predict("toy", {"text": ["ab"], "x": x})["y"]
+        page = requests.get(rest.base_url + "/metrics", timeout=10).text
+    np.testing.assert_allclose(rest_y, [[2.0, 4.0]])  # version 2: y = 2 x
+    np.testing.assert_allclose(grpc_y, [[2.0, 4.0]])
+    for entrypoint in ("GRPC", "REST"):
+        assert re.search(
+            r':tensorflow:serving:request_count\{API="Predict",'
+            rf'entrypoint="{entrypoint}",model_name="toy",'
+            r'signature_name="serving_default",status="OK"\} 1\.0',
+            page,
+        )
+    # Both requests went through the one shared batcher.
+    assert re.search(
+        r"processed_batch_size_count\{model_name=\"toy\","
+        r"signature_name=\"serving_default\"\} 2\.0",
+        page,
+    )
+    assert 'load_attempt_count{model_name="toy",status="success"' in page
