@@ -9,10 +9,16 @@ import time
 
 from serving.server import errors
 
+# gRPC reports a call without a deadline as ~infinite time remaining; any
+# wait that long overflows time_t in threading. Beyond a day means none.
+_NO_DEADLINE_SECONDS = 24 * 3600
+
 
 def from_time_remaining(seconds):
     """Returns the deadline `seconds` from now, or None for no deadline."""
-    return None if seconds is None else time.monotonic() + seconds
+    if seconds is None or seconds > _NO_DEADLINE_SECONDS:
+        return None
+    return time.monotonic() + seconds
 
 
 def remaining(deadline):

@@ -261,6 +261,20 @@ def test_timeout_flushes_a_partial_batch(start_prediction_server, manager):
     np.testing.assert_array_equal(_outputs(response)["y"], x * 2 + 1)
 
 
+def test_request_without_a_deadline_is_batched(
+    start_prediction_server, manager
+):
+    # gRPC reports "no deadline" as an enormous time remaining; waiting on
+    # it once overflowed time_t and turned every such request INTERNAL.
+    options = BatchingOptions(max_batch_size=8, batch_timeout_micros=1000)
+    stub, _ = start_prediction_server(manager, batching_options=options)
+    x = np.array([[1.0, 2.0]], np.float32)
+
+    response = stub.Predict(_request(x))  # no timeout
+
+    np.testing.assert_array_equal(_outputs(response)["y"], x * 2 + 1)
+
+
 def test_request_whose_deadline_passes_in_the_queue_never_runs(
     start_prediction_server, manager, pool, expect_rpc_error
 ):
