@@ -1,0 +1,207 @@
+"""Benchmarks mmkeras-model-server against calling the model in-process.
+
+    python scripts/bench_serving.py [--iterations 500] [--requests 1500]
+
+Builds an MLP SavedModel (17.9M parameters, ~4 ms per batch-1 call on
+this machine, so that the model, not the transport, dominates a request,
+as in real serving), then measures:
+
+1. batch-1 latency: the signature called in-process vs Predict through the
+   server over gRPC (p50 overhead and p99/p50);
+2. throughput at concurrency 1, 8 and 32, batching off vs on;
+3. REST vs gRPC: batch-1 latency and throughput at concurrency 8.
+
+The machine is shared and noisy, so every figure is compared with its
+counterpart from the same run and reported as a ratio. Servers run one at
+a time so they do not compete for the cores.
+"""
+
+import argparse
+import os
+import socket
+import tempfile
+
+import grpc
+import numpy as np
+import requests
+import tensorflow as tf
+from tensorflow_serving.apis import predict_pb2
+from tensorflow_serving.apis import prediction_service_pb2_grpc
+
+from serving import tensors
+from serving.client import PredictionClient
+from serving.loadgen import latency_percentiles
+from serving.loadgen import throughput_with_futures
+from serving.loadgen import throughput_with_threads
+from serving.process import ModelServerProcess
+
+MODEL_NAME = "bench_mlp"
+FEATURES = 256
+HIDDEN = 4096
+BATCHING_CONFIG = """\
+max_batch_size { value: 32 }
+batch_timeout_micros { value: 2000 }
+num_batch_threads { value: 2 }
+max_enqueued_batches { value: 100 }
+"""
+
+
+class _Mlp(tf.Module):
+    def __init__(self):
+        super().__init__()
+        rng = np.random.default_rng(0)
+        shapes = [(FEATURES, HIDDEN), (HIDDEN, HIDDEN), (HIDDEN, 10)]
+        self.kernels = [
+            tf.Variable(rng.normal(0, 0.05, s).astype(np.float32))
+            for s in shapes
+        ]
+
+    @tf.function(input_signature=[tf.TensorSpec([None, FEATURES], tf.float32)])
+    def serve(self, x):
+        for kernel in self.kernels[:-1]:
+            x = tf.nn.relu(x @ kernel)
+        return {"scores": tf.nn.softmax(x @ self.kernels[-1])}
+
+
+def build_model(directory):
+    base_path = os.path.join(directory, MODEL_NAME)
+    model = _Mlp()
+    tf.saved_model.save(
+        model,
+        os.path.join(base_path, "1"),
+        signatures={"serving_default": model.serve},
+    )
+    return base_path
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def predict_request(example):
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = MODEL_NAME
+    request.inputs["x"].CopyFrom(tensors.to_tensor_proto(example))
+    return request
+
+
+def measure_server(base_path, extra_flags, args, example):
+    rest_port = free_port()
+    flags = (f"--rest_api_port={rest_port}", *extra_flags)
+    results = {}
+    with ModelServerProcess(MODEL_NAME, base_path, extra_flags=flags) as server:
+        with PredictionClient(server.address, timeout=60) as client:
+            client.predict(MODEL_NAME, {"x": example})
+        channel = grpc.insecure_channel(server.address)
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+        request = predict_request(example)
+        results["grpc"] = latency_percentiles(
+            lambda: stub.Predict(request, timeout=60), args.iterations
+        )
+        for concurrency in (1, 8, 32):
+            rate, failures = throughput_with_futures(
+                lambda: stub.Predict.future(request, timeout=60),
+                concurrency,
+                args.requests,
+            )
+            results[f"grpc_c{concurrency}"] = (rate, failures)
+        url = f"http://127.0.0.1:{rest_port}/v1/models/{MODEL_NAME}:predict"
+        body = {"inputs": {"x": example.tolist()}}
+        session = requests.Session()
+        results["rest"] = latency_percentiles(
+            lambda: session.post(url, json=body, timeout=60).raise_for_status(),
+            args.iterations,
+        )
+        results["rest_c8"] = throughput_with_threads(
+            lambda: requests.post(
+                url, json=body, timeout=60
+            ).raise_for_status(),
+            8,
+            args.requests // 2,
+        )
+        channel.close()
+    return results
+
+
+def measure_in_process(base_path, args, example):
+    signature = tf.saved_model.load(os.path.join(base_path, "1")).signatures[
+        "serving_default"
+    ]
+    x = tf.constant(example)
+    return latency_percentiles(lambda: signature(x=x), args.iterations)
+
+
+def report(local, plain, batched):
+    print("\n== Batch-1 latency (ms)")
+    print(
+        f"in-process signature   p50 {local['p50']:.3f}  p99 {local['p99']:.3f}"
+    )
+    grpc = plain["grpc"]
+    print(
+        f"server over gRPC       p50 {grpc['p50']:.3f}  p99 {grpc['p99']:.3f}"
+    )
+    print(f"p50 overhead: {grpc['p50'] - local['p50']:.3f} ms (goal <= 1 ms)")
+    tail_ratio = grpc["p99"] / grpc["p50"]
+    print(f"p99 / p50 through the server: {tail_ratio:.2f}x (goal <= 3x)")
+
+    print("\n== Throughput over gRPC (requests/s, batch-1 requests)")
+    print("concurrency  batching off  batching on   on/off")
+    for c in (1, 8, 32):
+        off, off_failed = plain[f"grpc_c{c}"]
+        on, on_failed = batched[f"grpc_c{c}"]
+        failed = off_failed + on_failed
+        note = f"  ({failed} failed)" if failed else ""
+        print(f"{c:>11}  {off:>12.0f}  {on:>11.0f}  {on / off:>6.2f}x{note}")
+    print("goal: batching on/off >= 2x at concurrency 32")
+
+    rest = plain["rest"]
+    rest_rate, rest_failed = plain["rest_c8"]
+    grpc_rate = plain["grpc_c8"][0]
+    print("\n== REST vs gRPC (batching off)")
+    print(
+        f"batch-1 p50: REST {rest['p50']:.3f} ms, gRPC {grpc['p50']:.3f} ms "
+        f"-> REST/gRPC {rest['p50'] / grpc['p50']:.2f}x"
+    )
+    print(
+        f"throughput at concurrency 8: REST {rest_rate:.0f}/s, gRPC "
+        f"{grpc_rate:.0f}/s -> gRPC/REST {grpc_rate / rest_rate:.2f}x"
+        + (f" ({rest_failed} REST failures)" if rest_failed else "")
+    )
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--iterations", type=int, default=500)
+    parser.add_argument("--requests", type=int, default=1500)
+    args = parser.parse_args()
+    example = (
+        np.random.default_rng(1).normal(size=(1, FEATURES)).astype(np.float32)
+    )
+    with tempfile.TemporaryDirectory() as directory:
+        base_path = build_model(directory)
+        batching_file = os.path.join(directory, "batching.config")
+        with open(batching_file, "w") as f:
+            f.write(BATCHING_CONFIG)
+        parameters = FEATURES * HIDDEN + HIDDEN * HIDDEN + HIDDEN * 10
+        print(
+            f"MLP with {parameters / 1e6:.1f}M parameters; measuring "
+            f"in-process, then two servers; {os.cpu_count()} cores"
+        )
+        local = measure_in_process(base_path, args, example)
+        plain = measure_server(base_path, (), args, example)
+        batched = measure_server(
+            base_path,
+            (
+                "--enable_batching",
+                f"--batching_parameters_file={batching_file}",
+            ),
+            args,
+            example,
+        )
+    report(local, plain, batched)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,58 @@
+"""The benchmark's load generators: counts and concurrency, not timings."""
+
+import threading
+from concurrent import futures
+
+from serving.loadgen import latency_percentiles
+from serving.loadgen import throughput_with_futures
+from serving.loadgen import throughput_with_threads
+
+
+class _InFlight:
+    """Counts calls and the most that were ever running at once."""
+
+    def __init__(self, fail_every=0):
+        self.lock = threading.Lock()
+        self.running = self.peak = self.calls = 0
+        self.fail_every = fail_every
+
+    def __call__(self):
+        with self.lock:
+            self.calls += 1
+            call_number = self.calls
+            self.running += 1
+            self.peak = max(self.peak, self.running)
+        try:
+            if self.fail_every and call_number % self.fail_every == 0:
+                raise RuntimeError("planned failure")
+        finally:
+            with self.lock:
+                self.running -= 1
+
+
+def test_futures_keep_at_most_concurrency_calls_in_flight():
+    work = _InFlight(fail_every=10)
+    with futures.ThreadPoolExecutor(max_workers=16) as pool:
+        rate, failures = throughput_with_futures(
+            lambda: pool.submit(work), concurrency=4, total=100
+        )
+    assert work.calls == 100
+    assert work.peak <= 4
+    assert failures == 10
+    assert rate > 0
+
+
+def test_threads_share_the_total_and_count_failures():
+    work = _InFlight(fail_every=5)
+    rate, failures = throughput_with_threads(work, concurrency=3, total=30)
+    assert work.calls == 30
+    assert work.peak <= 3
+    assert failures == 6
+    assert rate > 0
+
+
+def test_latency_percentiles_call_warmup_plus_iterations():
+    work = _InFlight()
+    result = latency_percentiles(work, iterations=50, warmup=5)
+    assert work.calls == 55
+    assert 0 <= result["p50"] <= result["p99"]
