@@ -115,12 +115,17 @@ def dtype_name(dtype_enum):
     """Names a `types_pb2.DataType` enum like TensorFlow does ("float32").
 
     Falls back to the proto enum name (e.g. "DT_INVALID") for values that
-    have no TensorFlow dtype.
+    have no TensorFlow dtype, and to "DataType 999" for numbers that are
+    not in the enum at all (a proto3 enum field accepts any int).
     """
     try:
         return tf.as_dtype(dtype_enum).name
     except TypeError:
+        pass
+    try:
         return types_pb2.DataType.Name(dtype_enum)
+    except ValueError:
+        return f"DataType {dtype_enum}"
 
 
 def _as_bytes(text):

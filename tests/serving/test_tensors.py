@@ -105,3 +105,4 @@ def test_dtype_name_uses_tensorflow_names():
     assert tensors.dtype_name(types_pb2.DT_FLOAT) == "float32"
     assert tensors.dtype_name(types_pb2.DT_STRING) == "string"
     assert tensors.dtype_name(types_pb2.DT_INVALID) == "DT_INVALID"
+    assert tensors.dtype_name(999) == "DataType 999"  # not in the enum
