@@ -68,6 +68,26 @@ def _predict(args):
     )
 
 
+def _status(args):
+    import grpc
+
+    from serving.client import PredictionClient
+
+    with PredictionClient(args.server, timeout=args.timeout) as client:
+        try:
+            versions = client.status(args.model, version=args.version)
+        except grpc.RpcError as error:
+            sys.exit(
+                f"mmkeras status: {error.code().name} from {args.server}: "
+                f"{error.details()}"
+            )
+    for entry in versions:
+        line = f"{args.model} version {entry['version']}: {entry['state']}"
+        if entry["error_code"]:
+            line += f" (error {entry['error_code']}: {entry['error_message']})"
+        print(line)
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="mmkeras", description="Multimodal Keras models, end to end."
@@ -119,6 +139,15 @@ def build_parser():
     predict.add_argument("--text", required=True)
     predict.add_argument("--timeout", type=float, default=30.0)
     predict.set_defaults(run=_predict)
+
+    status = commands.add_parser(
+        "status", help="show a served model's versions and their states"
+    )
+    status.add_argument("--server", required=True, help="HOST:PORT")
+    status.add_argument("--model", required=True)
+    status.add_argument("--version", type=int, default=None)
+    status.add_argument("--timeout", type=float, default=30.0)
+    status.set_defaults(run=_status)
     return parser
 
 

@@ -132,3 +132,24 @@ def test_mmkeras_predict_reports_an_unknown_model(served_model):
     )
     assert completed.returncode == 1
     assert "NOT_FOUND" in completed.stderr
+
+
+def test_mmkeras_status_command(served_model):
+    server = served_model[0]
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mmkeras.cli",
+            "status",
+            "--server",
+            server.address,
+            "--model",
+            "tiny",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.strip() == "tiny version 1: AVAILABLE"
