@@ -80,31 +80,37 @@ def gated_base_path(tmp_path_factory):
     return base_path
 
 
-def test_sigterm_lets_an_in_flight_request_finish_then_exits_0(
+def test_sigterm_lets_in_flight_requests_finish_then_exits_0(
     gated_base_path, tmp_path, wait_until
 ):
-    started, gate = tmp_path / "started", tmp_path / "gate"
+    # Under load: two requests provably running when SIGTERM arrives (each
+    # spins on one of TensorFlow's inter-op threads, as many as cores).
+    starts = [tmp_path / f"started-{i}" for i in range(2)]
+    gate = tmp_path / "gate"
     server = ModelServerProcess(
         "gated",
         gated_base_path,
         extra_flags=["--file_system_poll_wait_seconds=0"],
     )
-    with server, futures.ThreadPoolExecutor(1) as pool:
+    with server, futures.ThreadPoolExecutor(len(starts)) as pool:
         client = PredictionClient(server.address, timeout=60)
-        in_flight = pool.submit(
-            client.predict,
-            "gated",
-            {"started_path": str(started), "gate_path": str(gate)},
-        )
-        wait_until(started.exists, timeout=30)
+        in_flight = [
+            pool.submit(
+                client.predict,
+                "gated",
+                {"started_path": str(started), "gate_path": str(gate)},
+            )
+            for started in starts
+        ]
+        wait_until(lambda: all(p.exists() for p in starts), timeout=30)
         server.process.send_signal(signal.SIGTERM)
         wait_until(lambda: "shutting down" in server.output_tail)
         gate.write_text("open")
-        outputs = in_flight.result(timeout=30)
+        outputs = [request.result(timeout=30) for request in in_flight]
         exit_code = server.process.wait(timeout=30)
         client.close()
 
-    assert outputs["polls"] >= 0
+    assert all(output["polls"] >= 0 for output in outputs)
     assert exit_code == 0
     assert "Server stopped" in server.output_tail
 

@@ -204,17 +204,21 @@ def test_requests_during_a_version_swap_never_fail(
                 if swapped.is_set():
                     remaining -= 1
 
-    sender = threading.Thread(target=send_requests)
-    sender.start()
+    # Steady concurrent load: four clients sending back to back.
+    senders = [threading.Thread(target=send_requests) for _ in range(4)]
+    for sender in senders:
+        sender.start()
     try:
         add_toy_version(base_path, 2)
         core.poll()
         swapped.set()
-        sender.join(timeout=60)
+        for sender in senders:
+            sender.join(timeout=60)
     finally:
         swapped.set()
 
     assert not failures
+    assert len(answers) >= 4 * 20
     assert answers[-1] == 2.0
     assert set(answers) <= {1.0, 2.0}
     assert _states(core) == {2: "AVAILABLE", 1: "END"}
