@@ -3,14 +3,13 @@
 import keras
 from keras import ops
 
+from mmkeras.encoders.token_encoding import encode_tokens
 from mmkeras.functional_model import FunctionalModel
 from mmkeras.layers.frame_mask import FrameMask
 from mmkeras.layers.log_mel_spectrogram import LogMelSpectrogram
-from mmkeras.layers.masked_mean_pooling import MaskedMeanPooling
 from mmkeras.layers.sinusoidal_position_encoding import (
     SinusoidalPositionEncoding,
 )
-from mmkeras.layers.transformer_block import TransformerBlock
 
 # Two stride-2 convolutions: tokens every 40 ms with the default 10 ms hop.
 SUBSAMPLING_LAYERS = 2
@@ -106,28 +105,18 @@ class AudioEncoder(FunctionalModel):
                 name=f"subsampling_mask_{i}",
             )(mask)
         x = SinusoidalPositionEncoding(dtype=dtype, name="position_encoding")(x)
-        for i in range(num_layers):
-            x = TransformerBlock(
-                hidden_dim,
-                num_heads,
-                intermediate_dim=hidden_dim * 4,
-                dropout=dropout,
-                dtype=dtype,
-                name=f"transformer_{i}",
-            )(x, padding_mask=mask)
-        x = keras.layers.LayerNormalization(
-            epsilon=1e-6, dtype=dtype, name="final_norm"
-        )(x)
-        pooled = MaskedMeanPooling(dtype=dtype, name="pooling")(
-            x, padding_mask=mask
+        outputs = encode_tokens(
+            x,
+            mask,
+            num_layers,
+            num_heads,
+            intermediate_dim=hidden_dim * 4,
+            dropout=dropout,
+            dtype=dtype,
         )
         super().__init__(
             inputs={"audio_waveform": waveform, "audio_mask": audio_mask},
-            outputs={
-                "pooled_output": pooled,
-                "sequence_output": x,
-                "sequence_mask": mask,
-            },
+            outputs=outputs,
             dtype=dtype,
             **kwargs,
         )

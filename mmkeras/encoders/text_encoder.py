@@ -1,12 +1,10 @@
 """A small transformer text encoder."""
 
 import keras
-from keras import ops
 
+from mmkeras.encoders.token_encoding import encode_tokens
 from mmkeras.functional_model import FunctionalModel
-from mmkeras.layers.masked_mean_pooling import MaskedMeanPooling
 from mmkeras.layers.position_embedding import PositionEmbedding
-from mmkeras.layers.transformer_block import TransformerBlock
 
 
 @keras.saving.register_keras_serializable(package="mmkeras")
@@ -65,30 +63,18 @@ class TextEncoder(FunctionalModel):
         x = PositionEmbedding(
             sequence_length, dtype=dtype, name="position_embedding"
         )(x)
-        for i in range(num_layers):
-            x = TransformerBlock(
-                hidden_dim,
-                num_heads,
-                intermediate_dim=hidden_dim * 2,
-                dropout=dropout,
-                dtype=dtype,
-                name=f"transformer_{i}",
-            )(x, padding_mask=padding_mask)
-        x = keras.layers.LayerNormalization(
-            epsilon=1e-6, dtype=dtype, name="final_norm"
-        )(x)
-        pooled = MaskedMeanPooling(dtype=dtype, name="pooling")(
-            x, padding_mask=padding_mask
+        outputs = encode_tokens(
+            x,
+            padding_mask,
+            num_layers,
+            num_heads,
+            intermediate_dim=hidden_dim * 2,
+            dropout=dropout,
+            dtype=dtype,
         )
         super().__init__(
             inputs={"token_ids": token_ids, "padding_mask": padding_mask},
-            outputs={
-                "pooled_output": pooled,
-                "sequence_output": x,
-                # A new tensor: a model output that is one of its inputs
-                # breaks the graph of any model that calls this one.
-                "sequence_mask": ops.cast(padding_mask, "bool"),
-            },
+            outputs=outputs,
             dtype=dtype,
             **kwargs,
         )

@@ -3,14 +3,13 @@
 import keras
 from keras import ops
 
+from mmkeras.encoders.token_encoding import encode_tokens
 from mmkeras.functional_model import FunctionalModel
 from mmkeras.layers.frame_folding import FoldFrames
 from mmkeras.layers.frame_folding import UnfoldFrames
-from mmkeras.layers.masked_mean_pooling import MaskedMeanPooling
 from mmkeras.layers.sinusoidal_position_encoding import (
     SinusoidalPositionEncoding,
 )
-from mmkeras.layers.transformer_block import TransformerBlock
 
 
 @keras.saving.register_keras_serializable(package="mmkeras")
@@ -84,30 +83,18 @@ class VideoEncoder(FunctionalModel):
         x = UnfoldFrames(dtype=dtype, name="unfold_frames")(x, frame_mask)
         x = keras.layers.Dense(hidden_dim, dtype=dtype, name="projection")(x)
         x = SinusoidalPositionEncoding(dtype=dtype, name="position_encoding")(x)
-        for i in range(num_layers):
-            x = TransformerBlock(
-                hidden_dim,
-                num_heads,
-                intermediate_dim=hidden_dim * 4,
-                dropout=dropout,
-                dtype=dtype,
-                name=f"transformer_{i}",
-            )(x, padding_mask=frame_mask)
-        x = keras.layers.LayerNormalization(
-            epsilon=1e-6, dtype=dtype, name="final_norm"
-        )(x)
-        pooled = MaskedMeanPooling(dtype=dtype, name="pooling")(
-            x, padding_mask=frame_mask
+        outputs = encode_tokens(
+            x,
+            frame_mask,
+            num_layers,
+            num_heads,
+            intermediate_dim=hidden_dim * 4,
+            dropout=dropout,
+            dtype=dtype,
         )
         super().__init__(
             inputs={"video_frames": frames, "frame_mask": frame_mask},
-            outputs={
-                "pooled_output": pooled,
-                "sequence_output": x,
-                # A new tensor: a model output that is one of its inputs
-                # breaks the graph of any model that calls this one.
-                "sequence_mask": ops.cast(frame_mask, "bool"),
-            },
+            outputs=outputs,
             dtype=dtype,
             **kwargs,
         )

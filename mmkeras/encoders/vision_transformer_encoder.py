@@ -1,13 +1,11 @@
 """A small vision transformer (ViT) image encoder."""
 
 import keras
-from keras import ops
 
+from mmkeras.encoders.token_encoding import encode_tokens
 from mmkeras.functional_model import FunctionalModel
-from mmkeras.layers.masked_mean_pooling import MaskedMeanPooling
 from mmkeras.layers.patch_embedding import PatchEmbedding
 from mmkeras.layers.position_embedding import PositionEmbedding
-from mmkeras.layers.transformer_block import TransformerBlock
 
 
 @keras.saving.register_keras_serializable(package="mmkeras")
@@ -79,26 +77,18 @@ class VisionTransformerEncoder(FunctionalModel):
         x = PositionEmbedding(
             num_patches, dtype=dtype, name="position_embedding"
         )(x)
-        for i in range(num_layers):
-            x = TransformerBlock(
-                hidden_dim,
-                num_heads,
-                intermediate_dim=hidden_dim * 4,
-                dropout=dropout,
-                dtype=dtype,
-                name=f"transformer_{i}",
-            )(x)
-        x = keras.layers.LayerNormalization(
-            epsilon=1e-6, dtype=dtype, name="final_norm"
-        )(x)
-        pooled = MaskedMeanPooling(dtype=dtype, name="pooling")(x)
+        outputs = encode_tokens(
+            x,
+            None,
+            num_layers,
+            num_heads,
+            intermediate_dim=hidden_dim * 4,
+            dropout=dropout,
+            dtype=dtype,
+        )
         super().__init__(
             inputs=images,
-            outputs={
-                "pooled_output": pooled,
-                "sequence_output": x,
-                "sequence_mask": ops.ones_like(x[..., 0], dtype="bool"),
-            },
+            outputs=outputs,
             dtype=dtype,
             **kwargs,
         )
