@@ -12,7 +12,6 @@ from tensorflow_serving.apis import classification_pb2
 
 from serving.server import errors
 from serving.server import example_inference
-from serving.server import model_spec
 from serving.server.limits import DEFAULT_LIMITS
 
 METHOD_NAME = tf.saved_model.CLASSIFY_METHOD_NAME
@@ -37,17 +36,14 @@ def classify(manager, request, limits=DEFAULT_LIMITS):
             an unknown servable.
         tf.errors.OpError: if the model fails (e.g. an unparsable example).
     """
-    servable = example_inference.resolve(manager, request, limits)
-    name = example_inference.signature_name(request.model_spec)
-    signature_def = example_inference.find_signature_def(servable, name)
-    key, output_keys = prepare(signature_def)
-    serialized = example_inference.serialize_examples(request.input, limits)
-    outputs = example_inference.run(servable, name, key, serialized)
-
-    response = classification_pb2.ClassificationResponse()
-    model_spec.fill(response.model_spec, servable, name)
-    to_result(output_keys, outputs, len(serialized), response.result)
-    return response
+    return example_inference.answer(
+        manager,
+        request,
+        limits,
+        prepare,
+        to_result,
+        classification_pb2.ClassificationResponse(),
+    )
 
 
 def prepare(signature_def):

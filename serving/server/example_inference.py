@@ -22,6 +22,28 @@ DEFAULT_SIGNATURE = tf.saved_model.DEFAULT_SERVING_SIGNATURE_DEF_KEY
 INPUTS_KEY = "inputs"
 
 
+def answer(manager, request, limits, prepare, to_result, response):
+    """Runs one Classify or Regress request; returns the filled response.
+
+    Args:
+        manager: ModelManager.
+        request: a ClassificationRequest or RegressionRequest.
+        limits: RequestLimits.
+        prepare: callable(SignatureDef) -> (input key, output keys); raises
+            for a signature of the wrong kind.
+        to_result: callable(output keys, outputs, num examples, result).
+        response: the empty response proto to fill.
+    """
+    servable = resolve(manager, request, limits)
+    name = signature_name(request.model_spec)
+    key, output_keys = prepare(find_signature_def(servable, name))
+    serialized = serialize_examples(request.input, limits)
+    outputs = run(servable, name, key, serialized)
+    model_spec.fill(response.model_spec, servable, name)
+    to_result(output_keys, outputs, len(serialized), response.result)
+    return response
+
+
 def resolve(manager, request, limits):
     """Checks the request's size and finds the servable it asks for."""
     model_spec.require(request)

@@ -11,7 +11,6 @@ from tensorflow_serving.apis import regression_pb2
 
 from serving.server import errors
 from serving.server import example_inference
-from serving.server import model_spec
 from serving.server.limits import DEFAULT_LIMITS
 
 METHOD_NAME = tf.saved_model.REGRESS_METHOD_NAME
@@ -35,17 +34,14 @@ def regress(manager, request, limits=DEFAULT_LIMITS):
             an unknown servable.
         tf.errors.OpError: if the model fails (e.g. an unparsable example).
     """
-    servable = example_inference.resolve(manager, request, limits)
-    name = example_inference.signature_name(request.model_spec)
-    signature_def = example_inference.find_signature_def(servable, name)
-    key, output_keys = prepare(signature_def)
-    serialized = example_inference.serialize_examples(request.input, limits)
-    outputs = example_inference.run(servable, name, key, serialized)
-
-    response = regression_pb2.RegressionResponse()
-    model_spec.fill(response.model_spec, servable, name)
-    to_result(output_keys, outputs, len(serialized), response.result)
-    return response
+    return example_inference.answer(
+        manager,
+        request,
+        limits,
+        prepare,
+        to_result,
+        regression_pb2.RegressionResponse(),
+    )
 
 
 def prepare(signature_def):
