@@ -78,27 +78,25 @@ def test_training_outputs_reload_with_the_same_answers(served_model):
     )
 
 
-def test_mmkeras_predict_command(served_model):
-    server, _, records, _ = served_model
-    completed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "mmkeras.cli",
-            "predict",
-            "--server",
-            server.address,
-            "--model",
-            "tiny",
-            "--image",
-            records[0]["image"],
-            "--text",
-            records[0]["text"],
-        ],
+def _mmkeras(*args):
+    """Runs the `mmkeras` command line in a subprocess."""
+    return subprocess.run(
+        [sys.executable, "-m", "mmkeras.cli", *args],
         capture_output=True,
         text=True,
         timeout=120,
         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+    )
+
+
+def test_mmkeras_predict_command(served_model):
+    server, _, records, _ = served_model
+    completed = _mmkeras(
+        "predict",
+        f"--server={server.address}",
+        "--model=tiny",
+        f"--image={records[0]['image']}",
+        f"--text={records[0]['text']}",
     )
     assert completed.returncode == 0, completed.stderr
     lines = completed.stdout.splitlines()
@@ -111,24 +109,12 @@ def test_mmkeras_predict_command(served_model):
 
 def test_mmkeras_predict_reports_an_unknown_model(served_model):
     server, _, records, _ = served_model
-    completed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "mmkeras.cli",
-            "predict",
-            "--server",
-            server.address,
-            "--model",
-            "nope",
-            "--image",
-            records[0]["image"],
-            "--text",
-            "x",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
+    completed = _mmkeras(
+        "predict",
+        f"--server={server.address}",
+        "--model=nope",
+        f"--image={records[0]['image']}",
+        "--text=x",
     )
     assert completed.returncode == 1
     assert "NOT_FOUND" in completed.stderr
@@ -136,20 +122,6 @@ def test_mmkeras_predict_reports_an_unknown_model(served_model):
 
 def test_mmkeras_status_command(served_model):
     server = served_model[0]
-    completed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "mmkeras.cli",
-            "status",
-            "--server",
-            server.address,
-            "--model",
-            "tiny",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    completed = _mmkeras("status", f"--server={server.address}", "--model=tiny")
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout.strip() == "tiny version 1: AVAILABLE"
