@@ -21,10 +21,30 @@ def latency_percentiles(call, iterations, warmup=20):
         start = time.perf_counter()
         call()
         samples.append(time.perf_counter() - start)
-    samples_ms = np.array(samples) * 1e3
+    return _percentiles(samples)
+
+
+def paired_latency_percentiles(call_a, call_b, iterations, warmup=20):
+    """Latencies of two calls measured alternately, so that the machine's
+    noise hits both alike; returns ({"p50", "p99"}, {"p50", "p99"}) in ms.
+    """
+    for _ in range(warmup):
+        call_a()
+        call_b()
+    samples = ([], [])
+    for _ in range(iterations):
+        for call, times in ((call_a, samples[0]), (call_b, samples[1])):
+            start = time.perf_counter()
+            call()
+            times.append(time.perf_counter() - start)
+    return tuple(_percentiles(times) for times in samples)
+
+
+def _percentiles(seconds):
+    milliseconds = np.array(seconds) * 1e3
     return {
-        "p50": float(np.percentile(samples_ms, 50)),
-        "p99": float(np.percentile(samples_ms, 99)),
+        "p50": float(np.percentile(milliseconds, 50)),
+        "p99": float(np.percentile(milliseconds, 99)),
     }
 
 

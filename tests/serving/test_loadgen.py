@@ -4,6 +4,7 @@ import threading
 from concurrent import futures
 
 from serving.loadgen import latency_percentiles
+from serving.loadgen import paired_latency_percentiles
 from serving.loadgen import throughput_with_futures
 from serving.loadgen import throughput_with_threads
 
@@ -56,3 +57,13 @@ def test_latency_percentiles_call_warmup_plus_iterations():
     result = latency_percentiles(work, iterations=50, warmup=5)
     assert work.calls == 55
     assert 0 <= result["p50"] <= result["p99"]
+
+
+def test_paired_latencies_alternate_the_two_calls():
+    order = []
+    first, second = latency_pair = paired_latency_percentiles(
+        lambda: order.append("a"), lambda: order.append("b"), 10, warmup=2
+    )
+    assert order == ["a", "b"] * 12
+    assert len(latency_pair) == 2
+    assert first["p50"] <= first["p99"] and second["p50"] <= second["p99"]
