@@ -1,7 +1,8 @@
-"""A TensorFlow-Serving-compatible model server and its client.
+"""A TensorFlow-Serving-compatible model server and its clients.
 
 Serves any SavedModel laid out as `<model_base_path>/<version>/`, exactly as
 the official `tensorflow_model_server` would, and imports nothing from
-`mmkeras`. Modules: `client` (PredictionClient), `tensors` (TensorProto
-conversion), `process` (the server as a subprocess), `server` (the server).
+`mmkeras`. Packages: `server` (the server), `client` (gRPC and REST
+clients); modules: `tensors` (TensorProto conversion), `process` (the
+server as a subprocess), `loadgen` (benchmark load).
 """
