@@ -7,7 +7,8 @@ this machine, so that the model, not the transport, dominates a request,
 as in real serving), then measures:
 
 1. batch-1 latency: the signature called in-process vs Predict through the
-   server over gRPC, alternating call by call (p50 overhead, p99/p50);
+   server over gRPC, in alternating blocks of 50 calls (p50 overhead,
+   p99/p50);
 2. throughput at concurrency 1, 8 and 32, batching off vs on;
 3. REST vs gRPC: batch-1 latency and throughput at concurrency 8.
 
@@ -98,7 +99,7 @@ def measure_server(base_path, extra_flags, args, example, local_call=None):
         stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
         request = predict_request(example)
         if local_call is not None:
-            # Alternating calls: the machine's noise hits both alike.
+            # Alternating blocks: the machine's noise hits both alike.
             results["local"], results["grpc"] = paired_latency_percentiles(
                 local_call,
                 lambda: stub.Predict(request, timeout=60),
@@ -140,7 +141,7 @@ def in_process_call(base_path, example):
 
 def report(plain, batched):
     local = plain["local"]
-    print("\n== Batch-1 latency (ms), calls alternated in one loop")
+    print("\n== Batch-1 latency (ms), alternating blocks of 50 calls")
     print(
         f"in-process signature   p50 {local['p50']:.3f}  p99 {local['p99']:.3f}"
     )
@@ -167,7 +168,7 @@ def report(plain, batched):
     grpc_rate = plain["grpc_c8"][0]
     print("\n== REST vs gRPC (batching off)")
     print(
-        f"batch-1 p50, alternated: REST {rest['p50']:.3f} ms, gRPC "
+        f"batch-1 p50, alternating blocks: REST {rest['p50']:.3f} ms, gRPC "
         f"{paired_grpc['p50']:.3f} ms -> REST/gRPC "
         f"{rest['p50'] / paired_grpc['p50']:.2f}x"
     )

@@ -59,11 +59,17 @@ def test_latency_percentiles_call_warmup_plus_iterations():
     assert 0 <= result["p50"] <= result["p99"]
 
 
-def test_paired_latencies_alternate_the_two_calls():
+def test_paired_latencies_alternate_blocks_of_the_two_calls():
     order = []
     first, second = latency_pair = paired_latency_percentiles(
-        lambda: order.append("a"), lambda: order.append("b"), 10, warmup=2
+        lambda: order.append("a"),
+        lambda: order.append("b"),
+        7,
+        block=3,
+        warmup=2,
     )
-    assert order == ["a", "b"] * 12
+    warmup, measured = order[:4], "".join(order[4:])
+    assert warmup == ["a", "b", "a", "b"]
+    assert measured == "aaabbb" + "aaabbb" + "ab"
     assert len(latency_pair) == 2
     assert first["p50"] <= first["p99"] and second["p50"] <= second["p99"]
