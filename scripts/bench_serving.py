@@ -6,9 +6,10 @@ Builds an MLP SavedModel (17.9M parameters, ~4 ms per batch-1 call on
 this machine, so that the model, not the transport, dominates a request,
 as in real serving), then measures:
 
-1. batch-1 latency: the signature called in-process vs Predict through the
-   server over gRPC, in alternating blocks of 50 calls (p50 overhead,
-   p99/p50);
+1. batch-1 latency: the signature called in-process (in a process of its
+   own, so that two TensorFlow runtimes never run in the client) vs
+   Predict through the server over gRPC, in alternating blocks of 50 calls
+   (p50 overhead, p99/p50);
 2. throughput at concurrency 1, 8 and 32, batching off vs on;
 3. REST vs gRPC: batch-1 latency and throughput at concurrency 8.
 
@@ -31,9 +32,11 @@ from tensorflow_serving.apis import prediction_service_pb2_grpc
 
 from serving import tensors
 from serving.client import PredictionClient
+from serving.loadgen import InProcessBaseline
 from serving.loadgen import paired_latency_percentiles
 from serving.loadgen import throughput_with_futures
 from serving.loadgen import throughput_with_threads
+from serving.loadgen import timed_calls
 from serving.process import ModelServerProcess
 
 MODEL_NAME = "bench_mlp"
@@ -88,7 +91,7 @@ def predict_request(example):
     return request
 
 
-def measure_server(base_path, extra_flags, args, example, local_call=None):
+def measure_server(base_path, extra_flags, args, example, baseline=None):
     rest_port = free_port()
     flags = (f"--rest_api_port={rest_port}", *extra_flags)
     results = {}
@@ -98,11 +101,12 @@ def measure_server(base_path, extra_flags, args, example, local_call=None):
         channel = grpc.insecure_channel(server.address)
         stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
         request = predict_request(example)
-        if local_call is not None:
+        grpc_predict = lambda: stub.Predict(request, timeout=60)  # noqa: E731
+        if baseline is not None:
             # Alternating blocks: the machine's noise hits both alike.
             results["local"], results["grpc"] = paired_latency_percentiles(
-                local_call,
-                lambda: stub.Predict(request, timeout=60),
+                baseline.time,
+                lambda count: timed_calls(grpc_predict, count),
                 args.iterations,
             )
         for concurrency in (1, 8, 32):
@@ -115,9 +119,12 @@ def measure_server(base_path, extra_flags, args, example, local_call=None):
         url = f"http://127.0.0.1:{rest_port}/v1/models/{MODEL_NAME}:predict"
         body = {"inputs": {"x": example.tolist()}}
         session = requests.Session()
+        rest_predict = lambda: session.post(  # noqa: E731
+            url, json=body, timeout=60
+        ).raise_for_status()
         results["grpc_vs_rest"], results["rest"] = paired_latency_percentiles(
-            lambda: stub.Predict(request, timeout=60),
-            lambda: session.post(url, json=body, timeout=60).raise_for_status(),
+            lambda count: timed_calls(grpc_predict, count),
+            lambda count: timed_calls(rest_predict, count),
             args.iterations,
         )
         results["rest_c8"] = throughput_with_threads(
@@ -129,14 +136,6 @@ def measure_server(base_path, extra_flags, args, example, local_call=None):
         )
         channel.close()
     return results
-
-
-def in_process_call(base_path, example):
-    """Calls the SavedModel's signature in this process, as a user would."""
-    saved_model = tf.saved_model.load(os.path.join(base_path, "1"))
-    signature = saved_model.signatures["serving_default"]
-    x = tf.constant(example)
-    return lambda: signature(x=x)
 
 
 def report(plain, batched):
@@ -197,8 +196,13 @@ def main():
             f"MLP with {parameters / 1e6:.1f}M parameters; measuring "
             f"in-process, then two servers; {os.cpu_count()} cores"
         )
-        local_call = in_process_call(base_path, example)
-        plain = measure_server(base_path, (), args, example, local_call)
+        baseline = InProcessBaseline(
+            os.path.join(base_path, "1"), {"x": example}, "serving_default"
+        )
+        try:
+            plain = measure_server(base_path, (), args, example, baseline)
+        finally:
+            baseline.close()
         batched = measure_server(
             base_path,
             (

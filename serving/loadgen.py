@@ -6,6 +6,7 @@ client threads), so the client costs little CPU next to the server it
 measures.
 """
 
+import multiprocessing
 import threading
 import time
 
@@ -14,34 +15,90 @@ import numpy as np
 
 def latency_percentiles(call, iterations, warmup=20):
     """Calls `call()` sequentially; returns {"p50", "p99"} in milliseconds."""
-    for _ in range(warmup):
-        call()
-    samples = []
-    for _ in range(iterations):
+    timed_calls(call, warmup)
+    return _percentiles(timed_calls(call, iterations))
+
+
+def timed_calls(call, count):
+    """Calls `call()` `count` times back to back; returns the seconds each
+    took."""
+    seconds = []
+    for _ in range(count):
         start = time.perf_counter()
         call()
-        samples.append(time.perf_counter() - start)
-    return _percentiles(samples)
+        seconds.append(time.perf_counter() - start)
+    return seconds
 
 
-def paired_latency_percentiles(call_a, call_b, iterations, block=50, warmup=20):
+def paired_latency_percentiles(
+    run_block_a, run_block_b, iterations, block=50, warmup=20
+):
     """Latencies of two calls measured in alternating blocks (ABAB...), so
     that the machine's noise over the run hits both alike while each call
-    still runs back to back as it would in service; returns
-    ({"p50", "p99"}, {"p50", "p99"}) in milliseconds.
+    still runs back to back as it would in service.
+
+    Args:
+        run_block_a, run_block_b: callable(count) -> list of seconds, e.g.
+            `lambda n: timed_calls(call, n)` or `InProcessBaseline.time`.
+        iterations: int. Calls measured on each side.
+        block: int. Calls per block.
+        warmup: int. Untimed calls on each side first.
+
+    Returns:
+        ({"p50", "p99"}, {"p50", "p99"}) in milliseconds.
     """
-    for _ in range(warmup):
-        call_a()
-        call_b()
+    run_block_a(warmup)
+    run_block_b(warmup)
     samples = ([], [])
     while len(samples[1]) < iterations:
         count = min(block, iterations - len(samples[1]))
-        for call, times in ((call_a, samples[0]), (call_b, samples[1])):
-            for _ in range(count):
-                start = time.perf_counter()
-                call()
-                times.append(time.perf_counter() - start)
-    return tuple(_percentiles(times) for times in samples)
+        samples[0].extend(run_block_a(count))
+        samples[1].extend(run_block_b(count))
+    return tuple(_percentiles(seconds) for seconds in samples)
+
+
+class InProcessBaseline:
+    """Times a SavedModel signature called in a process of its own.
+
+    The benchmark's client must not run TensorFlow itself: its runtime's
+    threads would compete with the server's for the same cores and charge
+    the server for it. This child process holds the model and runs timed
+    blocks of calls on request (multiprocessing "spawn", so no state of
+    the parent is copied in).
+
+    Args:
+        saved_model_dir: str. One version's SavedModel directory.
+        inputs: dict[str, np.ndarray]. Keyword arguments of the signature.
+        signature_name: str.
+    """
+
+    def __init__(self, saved_model_dir, inputs, signature_name):
+        context = multiprocessing.get_context("spawn")
+        self._connection, child_end = context.Pipe()
+        self._process = context.Process(
+            target=_baseline_worker,
+            args=(saved_model_dir, inputs, signature_name, child_end),
+            daemon=True,
+        )
+        self._process.start()
+
+    def time(self, count):
+        """Runs `count` calls in the child; returns the seconds each took."""
+        self._connection.send(count)
+        return self._connection.recv()
+
+    def close(self):
+        self._connection.send(None)
+        self._process.join(timeout=30)
+
+
+def _baseline_worker(saved_model_dir, inputs, signature_name, connection):
+    import tensorflow as tf
+
+    signature = tf.saved_model.load(saved_model_dir).signatures[signature_name]
+    tensors = {name: tf.constant(value) for name, value in inputs.items()}
+    while (count := connection.recv()) is not None:
+        connection.send(timed_calls(lambda: signature(**tensors), count))
 
 
 def _percentiles(seconds):

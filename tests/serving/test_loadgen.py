@@ -3,10 +3,15 @@
 import threading
 from concurrent import futures
 
+import numpy as np
+import tensorflow as tf
+
+from serving.loadgen import InProcessBaseline
 from serving.loadgen import latency_percentiles
 from serving.loadgen import paired_latency_percentiles
 from serving.loadgen import throughput_with_futures
 from serving.loadgen import throughput_with_threads
+from serving.loadgen import timed_calls
 
 
 class _InFlight:
@@ -62,14 +67,34 @@ def test_latency_percentiles_call_warmup_plus_iterations():
 def test_paired_latencies_alternate_blocks_of_the_two_calls():
     order = []
     first, second = latency_pair = paired_latency_percentiles(
-        lambda: order.append("a"),
-        lambda: order.append("b"),
+        lambda count: timed_calls(lambda: order.append("a"), count),
+        lambda count: timed_calls(lambda: order.append("b"), count),
         7,
         block=3,
         warmup=2,
     )
-    warmup, measured = order[:4], "".join(order[4:])
-    assert warmup == ["a", "b", "a", "b"]
+    warmup, measured = "".join(order[:4]), "".join(order[4:])
+    assert warmup == "aabb"
     assert measured == "aaabbb" + "aaabbb" + "ab"
     assert len(latency_pair) == 2
     assert first["p50"] <= first["p99"] and second["p50"] <= second["p99"]
+
+
+def test_in_process_baseline_times_a_signature_in_its_own_process(tmp_path):
+    module = tf.Module()
+    module.serve = tf.function(
+        lambda x: {"y": x * 2.0},
+        input_signature=[tf.TensorSpec([None], tf.float32)],
+    )
+    tf.saved_model.save(
+        module, str(tmp_path), signatures={"serving_default": module.serve}
+    )
+    baseline = InProcessBaseline(
+        str(tmp_path), {"x": np.ones(3, np.float32)}, "serving_default"
+    )
+    try:
+        seconds = baseline.time(5)
+    finally:
+        baseline.close()
+    assert len(seconds) == 5
+    assert all(s > 0 for s in seconds)
