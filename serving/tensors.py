@@ -71,7 +71,7 @@ def to_ndarray(proto):
     shape = _fully_defined_shape(proto)
     if proto.tensor_content and dtype != tf.string:
         _check_content_length(proto, dtype, shape)
-        if dtype.as_numpy_dtype().dtype.kind in _PACKED_KINDS:
+        if np.dtype(dtype.as_numpy_dtype).kind in _PACKED_KINDS:
             return _unpacked_ndarray(proto, dtype, shape)
     try:
         return tf.make_ndarray(proto)
@@ -96,11 +96,9 @@ def _packed_tensor_proto(array):
     proto.tensor_shape.dim.extend(
         tensor_shape_pb2.TensorShapeProto.Dim(size=size) for size in array.shape
     )
-    proto.tensor_content = (
-        np.ascontiguousarray(array)
-        .astype(array.dtype.newbyteorder("<"), copy=False)
-        .tobytes()
-    )
+    # tobytes() writes row-major order whatever the array's memory layout.
+    little_endian = array.dtype.newbyteorder("<")
+    proto.tensor_content = array.astype(little_endian, copy=False).tobytes()
     return proto
 
 
@@ -121,10 +119,8 @@ def dtype_name(dtype_enum):
     try:
         return tf.as_dtype(dtype_enum).name
     except TypeError:
-        pass
-    try:
-        return types_pb2.DataType.Name(dtype_enum)
-    except ValueError:
+        if dtype_enum in types_pb2.DataType.values():
+            return types_pb2.DataType.Name(dtype_enum)
         return f"DataType {dtype_enum}"
 
 

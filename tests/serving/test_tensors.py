@@ -106,3 +106,9 @@ def test_dtype_name_uses_tensorflow_names():
     assert tensors.dtype_name(types_pb2.DT_STRING) == "string"
     assert tensors.dtype_name(types_pb2.DT_INVALID) == "DT_INVALID"
     assert tensors.dtype_name(999) == "DataType 999"  # not in the enum
+
+
+def test_non_contiguous_array_keeps_its_logical_order():
+    array = np.arange(12, dtype=np.float32).reshape(3, 4).T
+    decoded = tensors.to_ndarray(tensors.to_tensor_proto(array))
+    np.testing.assert_array_equal(decoded, array)
