@@ -2,11 +2,9 @@
 
 from mmkeras.models.multimodal_backbone import MultimodalBackbone
 from mmkeras.models.multimodal_classifier import MultimodalClassifier
-from mmkeras.models.presets import SMALL_IMAGE_TEXT
 from mmkeras.models.presets import image_text_classifier
 
 __all__ = [
-    "SMALL_IMAGE_TEXT",
     "MultimodalBackbone",
     "MultimodalClassifier",
     "image_text_classifier",

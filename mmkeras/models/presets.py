@@ -1,18 +1,10 @@
-"""Ready-made model assemblies, their sizes kept as plain dicts."""
+"""Ready-made model assemblies; their sizes are the functions' defaults."""
 
 from mmkeras.encoders.image_encoder import ImageEncoder
 from mmkeras.encoders.text_encoder import TextEncoder
 from mmkeras.layers.attention_fusion import AttentionFusion
 from mmkeras.models.multimodal_backbone import MultimodalBackbone
 from mmkeras.models.multimodal_classifier import MultimodalClassifier
-
-SMALL_IMAGE_TEXT = {
-    "image_size": (32, 32),
-    "sequence_length": 24,
-    "hidden_dim": 64,
-    "num_layers": 1,
-    "num_heads": 2,
-}
 
 
 def image_text_classifier(
