@@ -9,6 +9,7 @@ value. Messages and codes follow TensorFlow Serving's classifier.cc,
 regressor.cc and util.cc.
 """
 
+import numpy as np
 import tensorflow as tf
 from google.protobuf import text_format
 from tensorflow.core.framework import types_pb2
@@ -114,7 +115,8 @@ def run(servable, name, key, serialized):
         raise errors.failed_precondition(
             f'Serving signature key "{name}" not found.'
         )
-    return signature(**{key: tf.constant(serialized, dtype=tf.string)})
+    outputs = signature(**{key: np.array(serialized, dtype=object)})
+    return {alias: tf.constant(value) for alias, value in outputs.items()}
 
 
 def dtype_name(dtype):

@@ -7,10 +7,13 @@ as in TensorFlow Serving. An unknown flag is an error (exit code 2) rather
 than silently ignored, so that a typo such as `--model_base=...` cannot
 start a server with the wrong model.
 
-Two deliberate differences: the poll intervals accept fractions of a
-second (TensorFlow Serving takes whole seconds, which parse the same), and
+Three deliberate differences: the poll intervals accept fractions of a
+second (TensorFlow Serving takes whole seconds, which parse the same);
 inconsistent combinations that TensorFlow Serving only logs (--rest_api_port
-equal to --port) are rejected up front.
+equal to --port) are rejected up front; and an auto-configured inter-op
+parallelism runs each request's ops in the thread that received it rather
+than in a shared pool, which saves a thread hand-off per request
+(scripts/bench_serving.py) while requests still run in parallel.
 """
 
 import argparse
@@ -65,6 +68,20 @@ class ServerFlags:
     enable_grpc_healthcheck_service: bool = False
     ssl_config_file: str = ""
     auth_token_file: str = ""
+    tensorflow_session_parallelism: int = 0
+    tensorflow_intra_op_parallelism: int = 0
+    tensorflow_inter_op_parallelism: int = 0
+
+    def session_threads(self):
+        """(intra-op, inter-op) threads, as TensorFlow Serving derives them:
+        the two specific flags if either is set, else the session flag for
+        both; 0 means auto."""
+        intra = self.tensorflow_intra_op_parallelism
+        inter = self.tensorflow_inter_op_parallelism
+        if intra or inter:
+            return intra, inter
+        both = self.tensorflow_session_parallelism
+        return both, both
 
 
 def parse_flags(argv):
@@ -98,6 +115,17 @@ def _inconsistency(args):
         return (
             "--batching_parameters_file is set without setting "
             "--enable_batching to true"
+        )
+    if (
+        args.tensorflow_session_parallelism
+        and args.tensorflow_intra_op_parallelism
+        and args.tensorflow_inter_op_parallelism
+    ):
+        return (
+            "Either configure --tensorflow_session_parallelism or "
+            "(--tensorflow_intra_op_parallelism, "
+            "--tensorflow_inter_op_parallelism) separately. You cannot "
+            "configure all."
         )
     if args.rest_api_port and args.rest_api_port == args.port:
         return (
@@ -188,6 +216,22 @@ def _add_lifecycle_flags(parser):
         False,
         "Serve a version's model.tflite with LiteRT when it has one.",
     )
+    _add_thread_count(
+        parser,
+        "--tensorflow_session_parallelism",
+        "Threads for running a TensorFlow session (intra- and inter-op).",
+    )
+    _add_thread_count(
+        parser,
+        "--tensorflow_intra_op_parallelism",
+        "Threads parallelizing the execution of an individual op.",
+    )
+    _add_thread_count(
+        parser,
+        "--tensorflow_inter_op_parallelism",
+        "Threads running independent ops simultaneously; auto runs a "
+        "request's ops in the thread that received it.",
+    )
 
 
 def _add_request_flags(parser):
@@ -252,6 +296,15 @@ def _add_transport_flags(parser):
         default="",
         help="Not in TensorFlow Serving: require 'authorization: Bearer "
         "<token>' metadata, with the token read from this file.",
+    )
+
+
+def _add_thread_count(parser, flag, help_text):
+    parser.add_argument(
+        flag,
+        type=_non_negative_int,
+        default=0,
+        help=f"{help_text} 0 (default): auto-configured.",
     )
 
 

@@ -9,23 +9,26 @@ Only subdirectories whose names are all digits are versions. Anything else
 is ignored, in particular the temporary directories an atomic export writes
 before renaming them into place (e.g. `.tmp-3`).
 
-With `prefer_tflite=True` a version directory holding `model.tflite` is
-served from that file by the LiteRT interpreter instead (TensorFlow
-Serving's --prefer_tflite_model); without the file the SavedModel is used.
+A SavedModel is run in a TensorFlow Session (`session_servable`), as
+TensorFlow Serving runs it. With `prefer_tflite=True` a version directory
+holding `model.tflite` is served from that file by the LiteRT interpreter
+instead (TensorFlow Serving's --prefer_tflite_model); without the file the
+SavedModel is used.
 """
 
 import dataclasses
 import os
 from typing import Any
 
-import tensorflow as tf
 from tensorflow.core.protobuf import meta_graph_pb2
 from tensorflow.core.protobuf import saved_model_pb2
 
+from serving.server import session_servable
 from serving.server import tflite_servable
 from serving.server.custom_ops import register_custom_ops
+from serving.server.session_servable import SERVE_TAG
+from serving.server.session_servable import SessionOptions
 
-SERVE_TAG = "serve"
 SAVED_MODEL_FILENAME = "saved_model.pb"
 
 
@@ -37,12 +40,13 @@ class Servable:
         name: str. The model name clients ask for.
         version: int. The version number (the directory name).
         path: str. The version's SavedModel directory.
-        signatures: dict[str, ConcreteFunction]. Callable signatures.
+        signatures: dict[str, SessionSignature | TfliteSignature]. What
+            requests run, by signature key.
         signature_defs: dict[str, SignatureDef]. The signatures as stored in
             `saved_model.pb`, reported by GetModelMetadata.
-        saved_model: what the signatures run on, kept alive with them: the
-            object `tf.saved_model.load` returned (its variables), or the
-            LiteRT interpreter of a TFLite servable.
+        runtime: what the signatures run on, kept alive with them: the
+            SavedModel's tf.compat.v1.Session, or the LiteRT interpreter of
+            a TFLite servable.
     """
 
     name: str
@@ -50,7 +54,7 @@ class Servable:
     path: str
     signatures: dict
     signature_defs: dict
-    saved_model: Any = dataclasses.field(repr=False)
+    runtime: Any = dataclasses.field(repr=False)
 
 
 def find_versions(model_base_path):
@@ -72,7 +76,13 @@ def find_versions(model_base_path):
     return sorted(versions)
 
 
-def load_servable(name, model_base_path, version, prefer_tflite=False):
+def load_servable(
+    name,
+    model_base_path,
+    version,
+    prefer_tflite=False,
+    session_options=None,
+):
     """Loads one version of a model from `<model_base_path>/<version>`.
 
     Args:
@@ -80,20 +90,26 @@ def load_servable(name, model_base_path, version, prefer_tflite=False):
         model_base_path: str. The directory holding the versions.
         version: int. The version to load.
         prefer_tflite: bool. Serve `model.tflite` if the version has one.
+        session_options: SessionOptions | None. Threading of a SavedModel's
+            session; None: the defaults.
     """
     path = os.path.join(model_base_path, str(version))
     tflite_path = os.path.join(path, tflite_servable.TFLITE_FILENAME)
     if prefer_tflite and os.path.isfile(tflite_path):
         return _load_tflite(name, version, path, tflite_path)
     register_custom_ops()
-    saved_model = tf.saved_model.load(path, tags=[SERVE_TAG])
+    # Parsed first: a file that is not a SavedModel gets a clear error.
+    signature_defs = read_signature_defs(path)
+    signatures, session = session_servable.load_session_model(
+        path, session_options or SessionOptions()
+    )
     return Servable(
         name=name,
         version=version,
         path=path,
-        signatures=dict(saved_model.signatures),
-        signature_defs=read_signature_defs(path),
-        saved_model=saved_model,
+        signatures=signatures,
+        signature_defs=signature_defs,
+        runtime=session,
     )
 
 
@@ -107,7 +123,7 @@ def _load_tflite(name, version, path, tflite_path):
         path=path,
         signatures=signatures,
         signature_defs=signature_defs,
-        saved_model=interpreter,
+        runtime=interpreter,
     )
 
 

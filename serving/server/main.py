@@ -34,6 +34,7 @@ from serving.server.rest.server import RestServer
 from serving.server.server_core import LoadOptions
 from serving.server.server_core import ServerCore
 from serving.server.server_core import reload_config_file
+from serving.server.session_servable import SessionOptions
 
 logger = logging.getLogger("serving.server")
 
@@ -176,6 +177,7 @@ def _start_rest(server_flags, server_settings, manager, metrics, service):
 
 
 def _load_options(server_flags):
+    intra_op, inter_op = server_flags.session_threads()
     return LoadOptions(
         max_num_load_retries=server_flags.max_num_load_retries,
         load_retry_interval_seconds=max(
@@ -187,6 +189,7 @@ def _load_options(server_flags):
         allow_version_labels_for_unavailable_models=(
             server_flags.allow_version_labels_for_unavailable_models
         ),
+        session_options=SessionOptions(intra_op, inter_op),
     )
 
 

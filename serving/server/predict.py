@@ -15,7 +15,6 @@ import dataclasses
 from typing import Any
 
 import grpc
-import numpy as np
 import tensorflow as tf
 from tensorflow_serving.apis import predict_pb2
 
@@ -38,7 +37,7 @@ class Call:
     Args:
         servable: Servable. The version that answers.
         signature_name: str. The resolved signature key.
-        signature: ConcreteFunction. The signature to call.
+        signature: SessionSignature | TfliteSignature. What runs.
         feeds: dict[str, np.ndarray]. Decoded inputs.
         output_names: tuple[str, ...]. Outputs to return, in order.
     """
@@ -51,14 +50,7 @@ class Call:
 
     def compute(self, feeds):
         """Runs the signature on `feeds`; returns the selected outputs."""
-        specs = self.signature.structured_input_signature[1]
-        results = self.signature(
-            **{
-                name: tf.convert_to_tensor(array, dtype=specs[name].dtype)
-                for name, array in feeds.items()
-            }
-        )
-        return {name: _to_numpy(results[name]) for name in self.output_names}
+        return self.signature.run(feeds, self.output_names)
 
     def batch_key(self):
         # Servables are compared by identity: a reloaded version is new.
@@ -66,7 +58,7 @@ class Call:
 
     def can_batch(self):
         """Whether every input's dim 0 is free, so rows can be merged."""
-        specs = self.signature.structured_input_signature[1].values()
+        specs = self.signature.input_specs.values()
         return (
             bool(self.feeds)
             and all(spec.shape.rank and spec.shape[0] is None for spec in specs)
@@ -100,9 +92,8 @@ def prepare(manager, request, limits=DEFAULT_LIMITS):
     servable = manager.resolve(request.model_spec)
     signature_name = request.model_spec.signature_name or DEFAULT_SIGNATURE
     signature = _find_signature(servable, signature_name)
-    input_specs = signature.structured_input_signature[1]
     feeds = inputs.decode_inputs(
-        signature_name, input_specs, request.inputs, limits
+        signature_name, signature.input_specs, request.inputs, limits
     )
     output_names = _select_outputs(signature, request.output_filter)
     return Call(servable, signature_name, signature, feeds, output_names)
@@ -176,11 +167,6 @@ class Predictor:
             self._batcher.close()
 
 
-def _to_numpy(value):
-    # Eager tensors from SavedModels; plain arrays from other runtimes.
-    return value.numpy() if hasattr(value, "numpy") else np.asarray(value)
-
-
 def _find_signature(servable, signature_name):
     signature = servable.signatures.get(signature_name)
     if signature is None:
@@ -192,7 +178,7 @@ def _find_signature(servable, signature_name):
 
 
 def _select_outputs(signature, output_filter):
-    available = sorted(signature.structured_outputs)
+    available = sorted(signature.output_specs)
     if not output_filter:
         return tuple(available)
     selected = []

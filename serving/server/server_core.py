@@ -35,6 +35,7 @@ from serving.server import warmup
 from serving.server.config import messages
 from serving.server.config import text_proto
 from serving.server.config.model_config import validate_model_server_config
+from serving.server.session_servable import SessionOptions
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +51,7 @@ class LoadOptions:
         prefer_tflite_model: bool. Serve model.tflite when present.
         allow_version_labels_for_unavailable_models: bool. Let a label name
             a version that is not (yet) available.
+        session_options: SessionOptions. Threading of SavedModel sessions.
     """
 
     max_num_load_retries: int = 5
@@ -57,6 +59,7 @@ class LoadOptions:
     enable_model_warmup: bool = True
     prefer_tflite_model: bool = False
     allow_version_labels_for_unavailable_models: bool = False
+    session_options: SessionOptions = SessionOptions()
 
 
 class ServerCore:
@@ -202,6 +205,7 @@ class ServerCore:
             model.base_path,
             version,
             prefer_tflite=self.options.prefer_tflite_model,
+            session_options=self.options.session_options,
         )
         if self.options.enable_model_warmup:
             warmup.run_warmup(servable)

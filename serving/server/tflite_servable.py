@@ -2,10 +2,10 @@
 
 With --prefer_tflite_model, TensorFlow Serving runs `<version>/model.tflite`
 instead of the SavedModel when the file exists. The servable built here
-has the interface the request path uses for SavedModels: `signatures`
-maps each signature key to a callable taking named tensors and returning a
-dict of tensors (with ConcreteFunction's `structured_input_signature` and
-`structured_outputs`, so inputs are checked the same way), and
+has the interface the request path uses for SavedModels (see
+`session_servable.SessionSignature`): `signatures` maps each signature key
+to an object with `input_specs`, `output_specs` and `run(inputs,
+output_aliases)` on numpy arrays, so inputs are checked the same way, and
 `signature_defs` describes them for GetModelMetadata.
 
 An interpreter is not thread-safe and its signature runners share its
@@ -24,7 +24,7 @@ PREDICT_METHOD = "tensorflow/serving/predict"
 
 
 class TfliteSignature:
-    """One signature of a LiteRT model, callable like a ConcreteFunction.
+    """One signature of a LiteRT model, run like a `SessionSignature`.
 
     Args:
         runner: ai_edge_litert SignatureRunner.
@@ -34,19 +34,21 @@ class TfliteSignature:
     def __init__(self, runner, lock):
         self._runner = runner
         self._lock = lock
-        self.structured_input_signature = (
-            (),
-            _tensor_specs(runner.get_input_details()),
-        )
-        self.structured_outputs = _tensor_specs(runner.get_output_details())
+        self.input_specs = _tensor_specs(runner.get_input_details())
+        self.output_specs = _tensor_specs(runner.get_output_details())
 
-    def __call__(self, **inputs):
+    def run(self, inputs, output_aliases):
+        """Runs the model; returns the outputs in `output_aliases`."""
         arrays = {name: np.asarray(value) for name, value in inputs.items()}
         with self._lock:
             outputs = self._runner(**arrays)
             # Outputs may alias interpreter buffers that the next call
             # overwrites: copy them before releasing the lock.
-            return {name: tf.constant(value) for name, value in outputs.items()}
+            return {name: np.array(outputs[name]) for name in output_aliases}
+
+    def __call__(self, **inputs):
+        """Runs the model for every output; inputs by keyword."""
+        return self.run(inputs, tuple(sorted(self.output_specs)))
 
 
 def load_tflite_model(path):
@@ -106,10 +108,8 @@ def _dtype(numpy_type):
 
 def _signature_def(signature):
     signature_def = meta_graph_pb2.SignatureDef(method_name=PREDICT_METHOD)
-    _fill_tensor_infos(
-        signature_def.inputs, signature.structured_input_signature[1]
-    )
-    _fill_tensor_infos(signature_def.outputs, signature.structured_outputs)
+    _fill_tensor_infos(signature_def.inputs, signature.input_specs)
+    _fill_tensor_infos(signature_def.outputs, signature.output_specs)
     return signature_def
 
 

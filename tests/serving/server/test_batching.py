@@ -39,6 +39,10 @@ class _CountingModel(tf.Module):
         self.calls.assign_add(1)
         return {"y": x * 2.0 + 1.0, "row_max": tf.reduce_max(x, axis=1)}
 
+    @tf.function(input_signature=[])
+    def read_calls(self):
+        return {"calls": self.calls.read_value()}
+
 
 class _Gate:
     """on_batch callback: records batch sizes, holds the first batch."""
@@ -59,7 +63,12 @@ def servable(tmp_path_factory):
     path = tmp_path_factory.mktemp("batching") / MODEL
     model = _CountingModel()
     tf.saved_model.save(
-        model, str(path / "1"), signatures={"serving_default": model.serve}
+        model,
+        str(path / "1"),
+        signatures={
+            "serving_default": model.serve,
+            "calls": model.read_calls,
+        },
     )
     return loader.load_servable(MODEL, str(path), 1)
 
@@ -93,7 +102,7 @@ def _unbatched(manager, x):
 
 
 def _calls(servable):
-    return int(servable.saved_model.calls.numpy())
+    return int(servable.signatures["calls"]()["calls"])
 
 
 def _wait_until(condition):

@@ -32,6 +32,9 @@ def test_defaults_match_tensorflow_serving():
     assert parsed.grpc_channel_arguments == ()
     assert parsed.model_config_file == parsed.ssl_config_file == ""
     assert parsed.auth_token_file == parsed.grpc_socket_path == ""
+    assert parsed.tensorflow_session_parallelism == 0
+    assert parsed.tensorflow_intra_op_parallelism == 0
+    assert parsed.tensorflow_inter_op_parallelism == 0
 
 
 @pytest.mark.parametrize(
@@ -85,6 +88,21 @@ def test_defaults_match_tensorflow_serving():
             True,
         ),
         (["--auth_token_file=/t"], "auth_token_file", "/t"),
+        (
+            ["--tensorflow_session_parallelism=4"],
+            "tensorflow_session_parallelism",
+            4,
+        ),
+        (
+            ["--tensorflow_intra_op_parallelism=2"],
+            "tensorflow_intra_op_parallelism",
+            2,
+        ),
+        (
+            ["--tensorflow_inter_op_parallelism=3"],
+            "tensorflow_inter_op_parallelism",
+            3,
+        ),
     ],
 )
 def test_each_flag_is_parsed(argv, field, value):
@@ -107,6 +125,28 @@ def test_channel_arguments_parse_int32_values_as_ints():
         ("grpc.primary_user_agent", "tfs"),
         ("grpc.big", "99999999999"),
     )
+
+
+@pytest.mark.parametrize(
+    "argv, threads",
+    [
+        ([], (0, 0)),
+        (["--tensorflow_session_parallelism=4"], (4, 4)),
+        (["--tensorflow_intra_op_parallelism=2"], (2, 0)),
+        (
+            [
+                "--tensorflow_session_parallelism=4",
+                "--tensorflow_inter_op_parallelism=3",
+            ],
+            (0, 3),
+        ),
+    ],
+)
+def test_session_threads_follow_tensorflow_serving(argv, threads):
+    # The specific flags win over the session flag when either is set.
+    parsed = flags.parse_flags(["--model_base_path=/m", *argv])
+
+    assert parsed.session_threads() == threads
 
 
 def test_config_file_replaces_the_base_path():
@@ -147,6 +187,19 @@ def test_config_file_replaces_the_base_path():
         ),
         (
             ["--model_base_path=/m", "--max_num_load_retries=-2"],
+            "expected an integer >= 0",
+        ),
+        (
+            [
+                "--model_base_path=/m",
+                "--tensorflow_session_parallelism=1",
+                "--tensorflow_intra_op_parallelism=1",
+                "--tensorflow_inter_op_parallelism=1",
+            ],
+            "Either configure --tensorflow_session_parallelism or",
+        ),
+        (
+            ["--model_base_path=/m", "--tensorflow_inter_op_parallelism=-1"],
             "expected an integer >= 0",
         ),
     ],

@@ -100,7 +100,7 @@ def test_tflite_signature_is_safe_to_call_from_many_threads(tflite_base_path):
 
     def run(scale):
         x = X * scale
-        return x, signature(x=tf.constant(x))["y"].numpy()
+        return x, signature.run({"x": x}, ("y",))["y"]
 
     with futures.ThreadPoolExecutor(max_workers=8) as pool:
         results = list(pool.map(run, range(32)))

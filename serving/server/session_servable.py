@@ -1,0 +1,192 @@
+"""Running a SavedModel's signatures in a TensorFlow Session.
+
+TensorFlow Serving loads a SavedModel into a Session and answers a request
+with one Session::Run that feeds the signature's input tensors and fetches
+only the requested outputs. This module does the same: the servable holds
+a `tf.compat.v1.Session` over the SavedModel's serving MetaGraph, and each
+signature is a callable made once per set of outputs (so `output_filter`
+prunes the graph, as in TensorFlow Serving).
+
+Compared with calling the tf.function signatures of `tf.saved_model.load`,
+a session callable takes and returns numpy arrays with no per-call
+structured-argument handling, and with `inter_op_parallelism < 0` it runs
+the graph in the calling thread instead of handing every request to the
+inter-op pool and back. Each request already has a thread of its own
+(a gRPC worker or a batch thread), so that is the default here; see
+scripts/bench_serving.py for what it saves.
+"""
+
+import contextlib
+import dataclasses
+import logging
+import threading
+
+import tensorflow as tf
+
+SERVE_TAG = "serve"
+# The SavedModel's initialization op (tables, assets) is stored among the
+# SignatureDefs; the loader runs it, clients cannot call it.
+INIT_OP_SIGNATURE_KEY = "__saved_model_init_op"
+RUN_IN_CALLER_THREAD = -1
+
+logger = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class SessionOptions:
+    """Threading of the Session, TensorFlow Serving's flags.
+
+    Args:
+        intra_op_parallelism: int. Threads one op (e.g. a matmul) may use;
+            0 lets TensorFlow pick (one per core).
+        inter_op_parallelism: int. Threads running independent ops at
+            once; 0 (auto) runs each request's ops in the thread that
+            asked, as do negative values.
+    """
+
+    intra_op_parallelism: int = 0
+    inter_op_parallelism: int = 0
+
+    def config_proto(self):
+        inter_op = self.inter_op_parallelism or RUN_IN_CALLER_THREAD
+        return tf.compat.v1.ConfigProto(
+            intra_op_parallelism_threads=self.intra_op_parallelism,
+            inter_op_parallelism_threads=inter_op,
+        )
+
+
+class SessionSignature:
+    """One SignatureDef of a SavedModel loaded in a Session. Thread-safe.
+
+    Args:
+        session: tf.compat.v1.Session holding the SavedModel.
+        signature_def: SignatureDef whose inputs and outputs are dense
+            tensors named in `session`'s graph.
+
+    Attributes:
+        input_specs: dict[str, tf.TensorSpec]. The inputs by alias.
+        output_specs: dict[str, tf.TensorSpec]. The outputs by alias.
+    """
+
+    def __init__(self, session, signature_def):
+        self._session = session
+        self._input_aliases = tuple(sorted(signature_def.inputs))
+        self._input_names = [
+            signature_def.inputs[alias].name for alias in self._input_aliases
+        ]
+        self._output_names = {
+            alias: info.name for alias, info in signature_def.outputs.items()
+        }
+        self.input_specs = _tensor_specs(signature_def.inputs)
+        self.output_specs = _tensor_specs(signature_def.outputs)
+        self._callables = {}
+        self._lock = threading.Lock()
+
+    def run(self, inputs, output_aliases):
+        """Runs the graph once.
+
+        Args:
+            inputs: dict[str, np.ndarray]. One array per input alias, with
+                the input's dtype (strings as object arrays of bytes).
+            output_aliases: tuple[str, ...]. The outputs to compute.
+
+        Returns:
+            dict[str, np.ndarray], the outputs in `output_aliases`.
+
+        Raises:
+            tf.errors.OpError: if the model fails on these inputs.
+        """
+        feeds = [inputs[alias] for alias in self._input_aliases]
+        values = self._callable(output_aliases)(*feeds)
+        return dict(zip(output_aliases, values, strict=True))
+
+    def __call__(self, **inputs):
+        """Runs the graph for every output; inputs by keyword."""
+        missing = set(self._input_aliases) - set(inputs)
+        if missing:
+            raise TypeError(f"Missing inputs: {sorted(missing)}")
+        return self.run(inputs, tuple(sorted(self.output_specs)))
+
+    def _callable(self, output_aliases):
+        run = self._callables.get(output_aliases)
+        if run is None:
+            with self._lock:
+                run = self._callables.get(output_aliases)
+                if run is None:
+                    run = self._session.make_callable(
+                        [self._output_names[a] for a in output_aliases],
+                        feed_list=self._input_names,
+                    )
+                    self._callables[output_aliases] = run
+        return run
+
+
+def load_session_model(path, options=SessionOptions()):
+    """Loads the serving MetaGraph of the SavedModel at `path`.
+
+    Variables are restored and the initialization op (tables, assets) is
+    run, as TensorFlow Serving's loader does.
+
+    Returns:
+        (signatures, session): SessionSignature by key, and the session.
+
+    Raises:
+        OSError, ValueError, tf.errors.OpError: if the SavedModel cannot be
+            read or restored.
+    """
+    graph = tf.Graph()
+    session = tf.compat.v1.Session(graph=graph, config=options.config_proto())
+    try:
+        with graph.as_default(), _without_deprecation_notice():
+            meta_graph = tf.compat.v1.saved_model.load(
+                session, [SERVE_TAG], path
+            )
+    except BaseException:
+        session.close()
+        raise
+    signatures = {
+        key: SessionSignature(session, signature_def)
+        for key, signature_def in meta_graph.signature_def.items()
+        if key != INIT_OP_SIGNATURE_KEY and _is_dense(key, signature_def)
+    }
+    return signatures, session
+
+
+def _tensor_specs(tensor_infos):
+    return {
+        alias: tf.TensorSpec(
+            tf.TensorShape(info.tensor_shape), tf.as_dtype(info.dtype), alias
+        )
+        for alias, info in tensor_infos.items()
+    }
+
+
+def _is_dense(key, signature_def):
+    infos = [*signature_def.inputs.values(), *signature_def.outputs.values()]
+    if all(info.WhichOneof("encoding") == "name" for info in infos):
+        return True
+    # Like TensorFlow Serving's Predict, which feeds and fetches by name.
+    logger.warning(
+        "Signature %r has sparse or composite tensors; it is not served.", key
+    )
+    return False
+
+
+@contextlib.contextmanager
+def _without_deprecation_notice():
+    """Hides the v1 loader's one-time "use tf.saved_model.load" warning.
+
+    The v1 loader is what serving needs (a Session, as TensorFlow Serving
+    uses); its deprecation notice would only mislead readers of the log.
+    """
+    deprecation_filter = _DeprecationFilter()
+    tf.get_logger().addFilter(deprecation_filter)
+    try:
+        yield
+    finally:
+        tf.get_logger().removeFilter(deprecation_filter)
+
+
+class _DeprecationFilter(logging.Filter):
+    def filter(self, record):
+        return "is deprecated" not in record.getMessage()
