@@ -56,7 +56,10 @@ def test_run_takes_and_returns_numpy_arrays(toy_signatures):
 
 def test_run_returns_only_the_outputs_asked_for(toy_signatures):
     outputs = toy_signatures["serving_default"].run(
-        {"text": np.array([b"hello"], dtype=object), "x": np.zeros([1, 2])},
+        {
+            "text": np.array([b"hello"], dtype=object),
+            "x": np.zeros([1, 2], np.float32),
+        },
         ("length",),
     )
 
@@ -64,12 +67,13 @@ def test_run_returns_only_the_outputs_asked_for(toy_signatures):
     np.testing.assert_array_equal(outputs["length"], [5])
 
 
-def test_calling_by_keyword_returns_every_output(toy_signatures):
-    outputs = toy_signatures["serving_default"](
-        text=np.array([b"a"], dtype=object), x=np.ones([1, 2], np.float32)
-    )
+def test_calling_by_keyword_converts_and_returns_every_output(
+    toy_signatures,
+):
+    outputs = toy_signatures["serving_default"](text=[b"a"], x=[[1, 2]])
 
     assert sorted(outputs) == ["length", "y"]
+    np.testing.assert_array_equal(outputs["y"], [[2.0, 4.0]])
 
 
 def test_a_missing_keyword_input_is_named(toy_signatures):
