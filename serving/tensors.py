@@ -16,6 +16,8 @@ Decoding accepts both the packed `tensor_content` field and the typed
 with its last value). Strings decode to numpy object arrays of `bytes`.
 """
 
+import math
+
 import numpy as np
 import tensorflow as tf
 from tensorflow.core.framework import tensor_pb2
@@ -38,7 +40,10 @@ def to_tensor_proto(value):
     """
     if isinstance(value, tensor_pb2.TensorProto):
         return value
-    if isinstance(value, np.ndarray) and value.dtype.kind in _PACKED_KINDS:
+    if (
+        isinstance(value, np.ndarray)
+        and (value.dtype.kind, value.itemsize) in _DATATYPE_BY_KIND_AND_SIZE
+    ):
         return _packed_tensor_proto(value)
     if isinstance(value, np.ndarray) and value.dtype.kind in "US":
         # make_tensor_proto rejects numpy unicode arrays; send UTF-8 bytes.
@@ -67,12 +72,13 @@ def to_ndarray(proto):
             dimension, an unsupported dtype, or a `tensor_content` whose
             length does not match the shape and dtype.
     """
-    dtype = _numpy_compatible_dtype(proto.dtype)
+    wire_dtype = _WIRE_DTYPES.get(proto.dtype)
+    if wire_dtype is None:
+        _numpy_compatible_dtype(proto.dtype)
     shape = _fully_defined_shape(proto)
-    if proto.tensor_content and dtype != tf.string:
-        _check_content_length(proto, dtype, shape)
-        if np.dtype(dtype.as_numpy_dtype).kind in _PACKED_KINDS:
-            return _unpacked_ndarray(proto, dtype, shape)
+    if proto.tensor_content and wire_dtype is not None:
+        _check_content_length(proto, wire_dtype, shape)
+        return _unpacked_ndarray(proto, wire_dtype, shape)
     try:
         return tf.make_ndarray(proto)
     except (TypeError, ValueError, KeyError) as error:
@@ -82,16 +88,40 @@ def to_ndarray(proto):
         ) from error
 
 
-# Numeric and bool numpy kinds whose bytes are the tensor_content encoding
-# (little-endian, row-major), as tf.make_tensor_proto writes them. Packing
-# them directly skips make_tensor_proto's generic path, a measurable part
-# of a small request's latency (scripts/bench_serving.py).
-_PACKED_KINDS = frozenset("biufc")
+# Numeric and bool dtypes whose tensor_content is their numpy bytes,
+# little-endian and row-major, as tf.make_tensor_proto writes them. Packing
+# and unpacking them directly skips TensorFlow's generic conversions, a
+# measurable part of a small request's latency (scripts/bench_serving.py).
+_PACKED_DTYPES = (
+    tf.bool,
+    tf.int8,
+    tf.int16,
+    tf.int32,
+    tf.int64,
+    tf.uint8,
+    tf.uint16,
+    tf.uint32,
+    tf.uint64,
+    tf.float16,
+    tf.float32,
+    tf.float64,
+    tf.complex64,
+    tf.complex128,
+)
+# DataType enum -> little-endian numpy dtype of its tensor_content.
+_WIRE_DTYPES = {
+    dtype.as_datatype_enum: np.dtype(dtype.as_numpy_dtype).newbyteorder("<")
+    for dtype in _PACKED_DTYPES
+}
+# (numpy kind, item size) -> DataType enum, whatever the byte order.
+_DATATYPE_BY_KIND_AND_SIZE = {
+    (wire.kind, wire.itemsize): enum for enum, wire in _WIRE_DTYPES.items()
+}
 
 
 def _packed_tensor_proto(array):
     proto = tensor_pb2.TensorProto(
-        dtype=tf.as_dtype(array.dtype).as_datatype_enum
+        dtype=_DATATYPE_BY_KIND_AND_SIZE[array.dtype.kind, array.itemsize]
     )
     proto.tensor_shape.dim.extend(
         tensor_shape_pb2.TensorShapeProto.Dim(size=size) for size in array.shape
@@ -102,11 +132,10 @@ def _packed_tensor_proto(array):
     return proto
 
 
-def _unpacked_ndarray(proto, dtype, shape):
-    numpy_dtype = np.dtype(dtype.as_numpy_dtype).newbyteorder("<")
-    array = np.frombuffer(proto.tensor_content, dtype=numpy_dtype)
+def _unpacked_ndarray(proto, wire_dtype, shape):
+    array = np.frombuffer(proto.tensor_content, dtype=wire_dtype)
     # A copy: frombuffer's array is read-only and pins the request bytes.
-    return array.reshape(shape).astype(numpy_dtype.newbyteorder("="))
+    return array.reshape(shape).astype(wire_dtype.newbyteorder("="))
 
 
 def dtype_name(dtype_enum):
@@ -152,11 +181,11 @@ def _fully_defined_shape(proto):
     return shape
 
 
-def _check_content_length(proto, dtype, shape):
-    expected = int(np.prod(shape, dtype=np.int64)) * dtype.size
+def _check_content_length(proto, wire_dtype, shape):
+    expected = math.prod(shape) * wire_dtype.itemsize
     received = len(proto.tensor_content)
     if received != expected:
         raise ValueError(
-            f"tensor_content has {received} bytes but a {dtype.name} tensor "
-            f"of shape {list(shape)} needs {expected}."
+            f"tensor_content has {received} bytes but a {wire_dtype.name} "
+            f"tensor of shape {list(shape)} needs {expected}."
         )

@@ -64,17 +64,15 @@ def _check_input_names(input_specs, request_inputs):
 
 def _decode_input(signature_name, alias, spec, proto):
     where = f'Input "{alias}" of signature "{signature_name}"'
-    received_dtype = tensors.dtype_name(proto.dtype)
     if proto.dtype != spec.dtype.as_datatype_enum:
         raise errors.invalid_argument(
             f"{where} expects dtype {spec.dtype.name}, but the request sent "
-            f"{received_dtype}."
+            f"{tensors.dtype_name(proto.dtype)}."
         )
-    received_shape = tf.TensorShape(proto.tensor_shape)
-    if not spec.shape.is_compatible_with(received_shape):
+    if not _shape_fits(spec.shape, proto.tensor_shape):
         raise errors.invalid_argument(
             f"{where} expects shape {spec.shape}, but the request sent shape "
-            f"{received_shape}."
+            f"{tf.TensorShape(proto.tensor_shape)}."
         )
     try:
         return tensors.to_ndarray(proto)
@@ -82,6 +80,20 @@ def _decode_input(signature_name, alias, spec, proto):
         raise errors.invalid_argument(
             f"tensor parsing error: {alias}. {error}"
         ) from error
+
+
+def _shape_fits(expected, tensor_shape):
+    """Whether a (validated, known-rank) TensorShapeProto fits a TensorShape.
+
+    Plain comparisons: building a TensorShape per request costs more.
+    """
+    if expected.rank is None:
+        return True
+    dims = tensor_shape.dim
+    return len(dims) == expected.rank and all(
+        size is None or size == dim.size
+        for size, dim in zip(expected.as_list(), dims, strict=True)
+    )
 
 
 def _join(names):

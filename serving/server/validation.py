@@ -12,6 +12,7 @@ Inconsistent tensors are INVALID_ARGUMENT ("tensor parsing error: NAME",
 TensorFlow Serving's prefix); oversized ones are RESOURCE_EXHAUSTED.
 """
 
+import dataclasses
 import math
 
 import tensorflow as tf
@@ -41,11 +42,30 @@ VALUE_FIELDS = {
     tf.complex64: ("scomplex_val", 2),
     tf.complex128: ("dcomplex_val", 2),
 }
-_ALLOWED_ENUMS = {dtype.as_datatype_enum: dtype for dtype in VALUE_FIELDS}
-_ALL_VALUE_FIELDS = sorted(
+_ALL_VALUE_FIELDS = frozenset(
     {field for field, _ in VALUE_FIELDS.values()}
     | {"resource_handle_val", "variant_val", "float8_val"}
 )
+
+
+@dataclasses.dataclass(frozen=True)
+class _DtypeRule:
+    """What a request's tensor of one dtype must look like, in plain values
+    (TensorFlow's DType objects are slow to compare per request)."""
+
+    name: str
+    value_field: str
+    values_per_element: int
+    itemsize: int
+    is_string: bool
+
+
+_RULES = {
+    dtype.as_datatype_enum: _DtypeRule(
+        dtype.name, field, per_element, dtype.size, dtype == tf.string
+    )
+    for dtype, (field, per_element) in VALUE_FIELDS.items()
+}
 
 
 def check_request_size(request, limits):
@@ -78,18 +98,18 @@ def check_tensors(protos, limits):
 
 def check_tensor(alias, proto, limits):
     """Checks one TensorProto; returns the bytes decoding it would take."""
-    dtype = _allowed_dtype(alias, proto.dtype)
+    rule = _allowed_dtype(alias, proto.dtype)
     shape = _checked_shape(alias, proto.tensor_shape, limits)
     num_elements = math.prod(shape)
-    _check_element_count(alias, dtype, shape, num_elements, limits)
+    _check_element_count(alias, rule, shape, num_elements, limits)
     if proto.tensor_content:
-        _check_content(alias, proto, dtype, shape, num_elements)
+        _check_content(alias, proto, rule, shape, num_elements)
     else:
-        _check_values(alias, proto, dtype, shape, num_elements)
-    if dtype == tf.string:
+        _check_values(alias, proto, rule, shape, num_elements)
+    if rule.is_string:
         content = sum(len(value) for value in proto.string_val)
         return num_elements * STRING_ELEMENT_OVERHEAD + content
-    return num_elements * dtype.size
+    return num_elements * rule.itemsize
 
 
 def check_decoded_bytes(total, limits):
@@ -106,15 +126,15 @@ def _parsing_error(alias, detail):
 
 
 def _allowed_dtype(alias, dtype_enum):
-    dtype = _ALLOWED_ENUMS.get(dtype_enum)
-    if dtype is None:
+    rule = _RULES.get(dtype_enum)
+    if rule is None:
         allowed = ", ".join(sorted(dtype.name for dtype in VALUE_FIELDS))
         raise _parsing_error(
             alias,
             f"Tensors of dtype {tensors.dtype_name(dtype_enum)} cannot be "
             f"sent to a model; use one of: {allowed}.",
         )
-    return dtype
+    return rule
 
 
 def _checked_shape(alias, tensor_shape, limits):
@@ -141,9 +161,9 @@ def _checked_shape(alias, tensor_shape, limits):
     return shape
 
 
-def _check_element_count(alias, dtype, shape, num_elements, limits):
+def _check_element_count(alias, rule, shape, num_elements, limits):
     limit, name = limits.max_tensor_elements, "max_tensor_elements"
-    if dtype == tf.string and limits.max_string_elements < limit:
+    if rule.is_string and limits.max_string_elements < limit:
         limit, name = limits.max_string_elements, "max_string_elements"
     if num_elements > limit:
         raise errors.resource_exhausted(
@@ -152,27 +172,27 @@ def _check_element_count(alias, dtype, shape, num_elements, limits):
         )
 
 
-def _check_content(alias, proto, dtype, shape, num_elements):
-    if dtype == tf.string:
+def _check_content(alias, proto, rule, shape, num_elements):
+    if rule.is_string:
         raise _parsing_error(
             alias,
             "A string tensor sends its values in string_val, not "
             "tensor_content.",
         )
-    _check_no_other_values(alias, proto, dtype, allowed=())
-    expected = num_elements * dtype.size
+    _check_no_other_values(alias, proto, rule, allowed=())
+    expected = num_elements * rule.itemsize
     received = len(proto.tensor_content)
     if received != expected:
         raise _parsing_error(
             alias,
-            f"tensor_content has {received} bytes but a {dtype.name} tensor "
+            f"tensor_content has {received} bytes but a {rule.name} tensor "
             f"of shape {shape} needs {expected}.",
         )
 
 
-def _check_values(alias, proto, dtype, shape, num_elements):
-    field, per_element = VALUE_FIELDS[dtype]
-    _check_no_other_values(alias, proto, dtype, allowed=(field,))
+def _check_values(alias, proto, rule, shape, num_elements):
+    field, per_element = rule.value_field, rule.values_per_element
+    _check_no_other_values(alias, proto, rule, allowed=(field,))
     received = len(getattr(proto, field))
     allowed_counts = sorted(
         {0, per_element, num_elements * per_element} if num_elements else {0}
@@ -180,19 +200,24 @@ def _check_values(alias, proto, dtype, shape, num_elements):
     if received not in allowed_counts:
         raise _parsing_error(
             alias,
-            f"{field} has {received} values but a {dtype.name} tensor of "
+            f"{field} has {received} values but a {rule.name} tensor of "
             f"shape {shape} takes "
             f"{' or '.join(str(count) for count in allowed_counts)} "
             "(none means zeros; one element's worth is repeated).",
         )
 
 
-def _check_no_other_values(alias, proto, dtype, allowed):
-    for field in _ALL_VALUE_FIELDS:
-        if field not in allowed and len(getattr(proto, field)):
-            where = " or ".join(allowed + ("tensor_content",))
-            raise _parsing_error(
-                alias,
-                f"A {dtype.name} tensor carries its values in {where}, but "
-                f"the request also set {field}.",
-            )
+def _check_no_other_values(alias, proto, rule, allowed):
+    # ListFields() names only the fields that are set (non-empty).
+    extra = [
+        field.name
+        for field, _ in proto.ListFields()
+        if field.name in _ALL_VALUE_FIELDS and field.name not in allowed
+    ]
+    if extra:
+        where = " or ".join(allowed + ("tensor_content",))
+        raise _parsing_error(
+            alias,
+            f"A {rule.name} tensor carries its values in {where}, but "
+            f"the request also set {min(extra)}.",
+        )
