@@ -30,31 +30,31 @@ def timed_calls(call, count):
     return seconds
 
 
-def paired_latency_percentiles(
-    run_block_a, run_block_b, iterations, block=50, warmup=20
+def interleaved_latency_percentiles(
+    run_blocks, iterations, block=50, warmup=20
 ):
-    """Latencies of two calls measured in alternating blocks (ABAB...), so
-    that the machine's noise over the run hits both alike while each call
+    """Latencies of several calls measured in interleaved blocks (ABAB...),
+    so that the machine's noise over the run hits all alike while each call
     still runs back to back as it would in service.
 
     Args:
-        run_block_a, run_block_b: callable(count) -> list of seconds, e.g.
+        run_blocks: sequence of callable(count) -> list of seconds, e.g.
             `lambda n: timed_calls(call, n)` or `InProcessBaseline.time`.
-        iterations: int. Calls measured on each side.
+        iterations: int. Calls measured for each.
         block: int. Calls per block.
-        warmup: int. Untimed calls on each side first.
+        warmup: int. Untimed calls for each first.
 
     Returns:
-        ({"p50", "p99"}, {"p50", "p99"}) in milliseconds.
+        list of {"p50", "p99"} in milliseconds, in the order of run_blocks.
     """
-    run_block_a(warmup)
-    run_block_b(warmup)
-    samples = ([], [])
-    while len(samples[1]) < iterations:
-        count = min(block, iterations - len(samples[1]))
-        samples[0].extend(run_block_a(count))
-        samples[1].extend(run_block_b(count))
-    return tuple(_percentiles(seconds) for seconds in samples)
+    for run_block in run_blocks:
+        run_block(warmup)
+    samples = [[] for _ in run_blocks]
+    while len(samples[-1]) < iterations:
+        count = min(block, iterations - len(samples[-1]))
+        for run_block, seconds in zip(run_blocks, samples, strict=True):
+            seconds.extend(run_block(count))
+    return [_percentiles(seconds) for seconds in samples]
 
 
 class InProcessBaseline:
@@ -70,14 +70,26 @@ class InProcessBaseline:
         saved_model_dir: str. One version's SavedModel directory.
         inputs: dict[str, np.ndarray]. Keyword arguments of the signature.
         signature_name: str.
+        runtime: str. "function": the signature of `tf.saved_model.load`
+            called with tensors, as a Python user calls a model in-process;
+            "session": the session callable the model server runs
+            (`serving.server.session_servable`), on numpy arrays.
     """
 
-    def __init__(self, saved_model_dir, inputs, signature_name):
+    RUNTIMES = ("function", "session")
+
+    def __init__(
+        self, saved_model_dir, inputs, signature_name, runtime="function"
+    ):
+        if runtime not in self.RUNTIMES:
+            raise ValueError(
+                f"runtime must be one of {self.RUNTIMES}, got {runtime!r}"
+            )
         context = multiprocessing.get_context("spawn")
         self._connection, child_end = context.Pipe()
         self._process = context.Process(
             target=_baseline_worker,
-            args=(saved_model_dir, inputs, signature_name, child_end),
+            args=(saved_model_dir, inputs, signature_name, runtime, child_end),
             daemon=True,
         )
         self._process.start()
@@ -92,13 +104,32 @@ class InProcessBaseline:
         self._process.join(timeout=30)
 
 
-def _baseline_worker(saved_model_dir, inputs, signature_name, connection):
+def _baseline_worker(
+    saved_model_dir, inputs, signature_name, runtime, connection
+):
+    call = _RUNTIME_LOADERS[runtime](saved_model_dir, inputs, signature_name)
+    while (count := connection.recv()) is not None:
+        connection.send(timed_calls(call, count))
+
+
+def _function_call(saved_model_dir, inputs, signature_name):
     import tensorflow as tf
 
     signature = tf.saved_model.load(saved_model_dir).signatures[signature_name]
     tensors = {name: tf.constant(value) for name, value in inputs.items()}
-    while (count := connection.recv()) is not None:
-        connection.send(timed_calls(lambda: signature(**tensors), count))
+    return lambda: signature(**tensors)
+
+
+def _session_call(saved_model_dir, inputs, signature_name):
+    from serving.server import session_servable
+
+    signatures, _ = session_servable.load_session_model(saved_model_dir)
+    signature = signatures[signature_name]
+    outputs = tuple(sorted(signature.output_specs))
+    return lambda: signature.run(inputs, outputs)
+
+
+_RUNTIME_LOADERS = {"function": _function_call, "session": _session_call}
 
 
 def _percentiles(seconds):

@@ -4,11 +4,12 @@ import threading
 from concurrent import futures
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from serving.loadgen import InProcessBaseline
+from serving.loadgen import interleaved_latency_percentiles
 from serving.loadgen import latency_percentiles
-from serving.loadgen import paired_latency_percentiles
 from serving.loadgen import throughput_with_futures
 from serving.loadgen import throughput_with_threads
 from serving.loadgen import timed_calls
@@ -64,23 +65,30 @@ def test_latency_percentiles_call_warmup_plus_iterations():
     assert 0 <= result["p50"] <= result["p99"]
 
 
-def test_paired_latencies_alternate_blocks_of_the_two_calls():
+def test_interleaved_latencies_alternate_blocks_of_each_call():
     order = []
-    first, second = latency_pair = paired_latency_percentiles(
-        lambda count: timed_calls(lambda: order.append("a"), count),
-        lambda count: timed_calls(lambda: order.append("b"), count),
+    results = interleaved_latency_percentiles(
+        [
+            lambda count, name=name: timed_calls(
+                lambda: order.append(name), count
+            )
+            for name in "abc"
+        ],
         7,
         block=3,
         warmup=2,
     )
-    warmup, measured = "".join(order[:4]), "".join(order[4:])
-    assert warmup == "aabb"
-    assert measured == "aaabbb" + "aaabbb" + "ab"
-    assert len(latency_pair) == 2
-    assert first["p50"] <= first["p99"] and second["p50"] <= second["p99"]
+    warmup, measured = "".join(order[:6]), "".join(order[6:])
+    assert warmup == "aabbcc"
+    assert measured == "aaabbbccc" + "aaabbbccc" + "abc"
+    assert len(results) == 3
+    assert all(r["p50"] <= r["p99"] for r in results)
 
 
-def test_in_process_baseline_times_a_signature_in_its_own_process(tmp_path):
+@pytest.mark.parametrize("runtime", InProcessBaseline.RUNTIMES)
+def test_in_process_baseline_times_a_signature_in_its_own_process(
+    tmp_path, runtime
+):
     module = tf.Module()
     module.serve = tf.function(
         lambda x: {"y": x * 2.0},
@@ -90,7 +98,10 @@ def test_in_process_baseline_times_a_signature_in_its_own_process(tmp_path):
         module, str(tmp_path), signatures={"serving_default": module.serve}
     )
     baseline = InProcessBaseline(
-        str(tmp_path), {"x": np.ones(3, np.float32)}, "serving_default"
+        str(tmp_path),
+        {"x": np.ones(3, np.float32)},
+        "serving_default",
+        runtime,
     )
     try:
         seconds = baseline.time(5)
@@ -98,3 +109,8 @@ def test_in_process_baseline_times_a_signature_in_its_own_process(tmp_path):
         baseline.close()
     assert len(seconds) == 5
     assert all(s > 0 for s in seconds)
+
+
+def test_in_process_baseline_rejects_an_unknown_runtime(tmp_path):
+    with pytest.raises(ValueError, match="runtime must be one of"):
+        InProcessBaseline(str(tmp_path), {}, "serving_default", "xla")
