@@ -1,5 +1,7 @@
 """SavedModel signatures run in a Session, as TensorFlow Serving runs them."""
 
+import gc
+import weakref
 from concurrent import futures
 
 import numpy as np
@@ -150,3 +152,19 @@ def test_signatures_with_sparse_tensors_are_left_out(tmp_path):
         signatures["dense"](x=np.array([1.5], np.float32))["y"], [3.0]
     )
     session.close()
+
+
+def test_dropping_the_signatures_frees_the_session(model_base_path):
+    # An unloaded version must give its variables' memory back.
+    signatures, session = session_servable.load_session_model(
+        str(model_base_path / "1")
+    )
+    signatures["serving_default"](text=[b"a"], x=[[1.0, 2.0]])
+    session_ref = weakref.ref(session)
+    graph_ref = weakref.ref(session.graph)
+
+    del signatures, session
+    gc.collect()
+
+    assert session_ref() is None
+    assert graph_ref() is None
