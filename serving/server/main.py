@@ -267,6 +267,9 @@ def _configure_logging():
         format="%(asctime)s %(levelname)s %(name)s] %(message)s",
         force=True,
     )
+    # Imported before this ran, TensorFlow gave its logger a handler of its
+    # own; without it, its records go through the one above, once.
+    logging.getLogger("tensorflow").handlers.clear()
 
 
 def _handle_stop_signals(stop_requested):
