@@ -8,9 +8,10 @@ loaded version before marking it AVAILABLE, so that lazy initialisation
 file is optional; a file that is not TFRecord, holds unparsable records
 or more than 1000 of them, or a request that fails, fails the load.
 
-Predict requests run through the same `predict.predict` as live traffic,
-against this version whatever model_spec the log recorded, as TensorFlow
-Serving does.
+Predict, Classify, Regress and MultiInference logs are replayed through
+the same handlers as live traffic, against this version whatever
+model_spec the log recorded, as TensorFlow Serving does; a session_run
+log (this server has no SessionService) is UNIMPLEMENTED.
 """
 
 import logging
@@ -21,12 +22,22 @@ import tensorflow as tf
 from google.protobuf import message
 from tensorflow_serving.apis import prediction_log_pb2
 
+from serving.server import classify
 from serving.server import errors
+from serving.server import multi_inference
 from serving.server import predict
+from serving.server import regress
 from serving.server.manager import ModelManager
 
 logger = logging.getLogger(__name__)
 
+# PredictionLog's log_type -> the handler that answers its request.
+_HANDLERS = {
+    "predict_log": predict.predict,
+    "classify_log": classify.classify,
+    "regress_log": regress.regress,
+    "multi_inference_log": multi_inference.multi_inference,
+}
 WARMUP_DIRECTORY = "assets.extra"
 WARMUP_FILENAME = "tf_serving_warmup_requests"
 MAX_NUM_RECORDS = 1000
@@ -46,16 +57,16 @@ def run_warmup(servable):
     Raises:
         ServingError: INVALID_ARGUMENT for an unparsable record or too many
             records, DATA_LOSS for a file that is not TFRecord,
-            UNIMPLEMENTED for a log type other than predict_log, or the
-            failing request's own status.
+            UNIMPLEMENTED for a session_run log, or the failing request's
+            own status.
         tf.errors.OpError: if the model fails on a logged request.
     """
     path = warmup_file(servable.path)
     if not os.path.isfile(path):
         logger.info("No warmup data file found at %s", path)
         return 0
-    session = ModelManager()
-    session.add(servable)
+    manager = ModelManager()
+    manager.add(servable)
     count = 0
     for record in _records(path):
         count += 1
@@ -64,7 +75,7 @@ def run_warmup(servable):
                 "Number of warmup records exceeds the maximum "
                 f"({MAX_NUM_RECORDS}) at {path}"
             )
-        _replay(session, servable, _parse(record, path))
+        _replay(manager, servable, _parse(record, path))
     logger.info(
         "Finished reading warmup data for model at %s. Number of warmup "
         "records read: %d.",
@@ -97,16 +108,24 @@ def _parse(record, path):
     return prediction_log
 
 
-def _replay(session, servable, prediction_log):
+def _replay(manager, servable, prediction_log):
     log_type = prediction_log.WhichOneof("log_type")
-    if log_type != "predict_log":
+    handler = _HANDLERS.get(log_type)
+    if handler is None:
         raise errors.ServingError(
             grpc.StatusCode.UNIMPLEMENTED,
             f"Unsupported log_type for warmup: {log_type}. This server "
-            "replays predict_log records.",
+            f"replays {', '.join(_HANDLERS)} records.",
         )
-    request = prediction_log.predict_log.request
-    spec = request.model_spec
-    spec.name = servable.name
-    spec.version.value = servable.version
-    predict.predict(session, request)
+    request = getattr(prediction_log, log_type).request
+    for spec in _model_specs(request):
+        spec.name = servable.name
+        spec.version.value = servable.version
+    handler(manager, request)
+
+
+def _model_specs(request):
+    # A MultiInferenceRequest has one ModelSpec per task.
+    if hasattr(request, "tasks"):
+        return [task.model_spec for task in request.tasks]
+    return [request.model_spec]

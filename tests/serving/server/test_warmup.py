@@ -161,3 +161,76 @@ def test_too_many_records_fail_the_load(version_path, monkeypatch):
 
     with pytest.raises(errors.ServingError, match=r"exceeds the maximum \(2\)"):
         warmup.run_warmup(_load(version_path))
+
+
+@pytest.fixture
+def example_version_path(tmp_path, example_servable):
+    # The scorer: classify/regress signatures over tf.Examples with x[2].
+    path = tmp_path / "scorer" / "1"
+    shutil.copytree(example_servable.path, path)
+    (path / warmup.WARMUP_DIRECTORY).mkdir()
+    return path
+
+
+def _example_logs(example):
+    classify_log = prediction_log_pb2.PredictionLog()
+    request = classify_log.classify_log.request
+    request.model_spec.signature_name = "classify"
+    request.input.example_list.examples.add().CopyFrom(example)
+    regress_log = prediction_log_pb2.PredictionLog()
+    request = regress_log.regress_log.request
+    request.model_spec.signature_name = "regress"
+    request.input.example_list.examples.add().CopyFrom(example)
+    multi_log = prediction_log_pb2.PredictionLog()
+    request = multi_log.multi_inference_log.request
+    for signature in ("classify", "regress"):
+        task = request.tasks.add()
+        task.model_spec.name = "recorded-under-another-name"
+        task.model_spec.signature_name = signature
+        task.method_name = f"tensorflow/serving/{signature}"
+    request.input.example_list.examples.add().CopyFrom(example)
+    return [classify_log, regress_log, multi_log]
+
+
+def test_classify_regress_and_multi_inference_logs_are_replayed(
+    example_version_path, make_example
+):
+    logs = _example_logs(make_example(x=[1.0, 2.0]))
+    _write_records(
+        example_version_path, [log.SerializeToString() for log in logs]
+    )
+    servable = loader.load_servable(
+        "scorer", str(example_version_path.parent), 1
+    )
+
+    assert warmup.run_warmup(servable) == 3
+
+
+@pytest.mark.parametrize("log_index", [0, 1, 2])
+def test_a_failing_example_log_fails_the_load(
+    example_version_path, make_example, log_index
+):
+    # x needs 2 floats: parsing this example fails inside the model, which
+    # only happens if the logged request really runs.
+    log = _example_logs(make_example(x=[1.0]))[log_index]
+    _write_records(example_version_path, [log.SerializeToString()])
+    servable = loader.load_servable(
+        "scorer", str(example_version_path.parent), 1
+    )
+
+    with pytest.raises(tf.errors.InvalidArgumentError):
+        warmup.run_warmup(servable)
+
+
+def test_session_run_logs_are_unimplemented(version_path):
+    log = prediction_log_pb2.PredictionLog()
+    log.session_run_log.request.feed.add()
+    _write_records(version_path, [log.SerializeToString()])
+
+    with pytest.raises(errors.ServingError) as raised:
+        warmup.run_warmup(_load(version_path))
+
+    assert raised.value.code == grpc.StatusCode.UNIMPLEMENTED
+    assert "Unsupported log_type for warmup: session_run_log" in (
+        raised.value.message
+    )
