@@ -7,13 +7,10 @@ as in TensorFlow Serving. An unknown flag is an error (exit code 2) rather
 than silently ignored, so that a typo such as `--model_base=...` cannot
 start a server with the wrong model.
 
-Three deliberate differences: the poll intervals accept fractions of a
-second (TensorFlow Serving takes whole seconds, which parse the same);
+Two deliberate differences: the poll intervals accept fractions of a
+second (TensorFlow Serving takes whole seconds, which parse the same), and
 inconsistent combinations that TensorFlow Serving only logs (--rest_api_port
-equal to --port) are rejected up front; and an auto-configured inter-op
-parallelism runs each request's ops in the thread that received it rather
-than in a shared pool, which saves a thread hand-off per request
-(scripts/bench_serving.py) while requests still run in parallel.
+equal to --port) are rejected up front.
 """
 
 import argparse
@@ -229,8 +226,7 @@ def _add_lifecycle_flags(parser):
     _add_thread_count(
         parser,
         "--tensorflow_inter_op_parallelism",
-        "Threads running independent ops simultaneously; auto runs a "
-        "request's ops in the thread that received it.",
+        "Threads running independent ops simultaneously.",
     )
 
 

@@ -13,11 +13,8 @@ Compared with calling the tf.function signatures of `tf.saved_model.load`,
 a session callable takes and returns numpy arrays with no per-call
 structured-argument handling: a call to a tiny model takes about 10 us,
 against about 80 us through `Session.run` and about 170 us through the
-tf.function, on this project's 2-core machine. With `inter_op_parallelism
-< 0` it also runs the graph in the calling thread instead of handing every
-request to the inter-op pool and back. Each request already has a thread
-of its own (a gRPC worker or a batch thread), so that is the default here;
-see scripts/bench_serving.py for what it saves.
+tf.function, on this project's 2-core machine (scripts/bench_serving.py
+compares the two on a real model).
 """
 
 import contextlib
@@ -32,31 +29,28 @@ SERVE_TAG = "serve"
 # The SavedModel's initialization op (tables, assets) is stored among the
 # SignatureDefs; the loader runs it, clients cannot call it.
 INIT_OP_SIGNATURE_KEY = "__saved_model_init_op"
-RUN_IN_CALLER_THREAD = -1
 
 logger = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass(frozen=True)
 class SessionOptions:
-    """Threading of the Session, TensorFlow Serving's flags.
+    """Threading of the Session, from TensorFlow Serving's flags.
 
     Args:
         intra_op_parallelism: int. Threads one op (e.g. a matmul) may use;
             0 lets TensorFlow pick (one per core).
         inter_op_parallelism: int. Threads running independent ops at
-            once; 0 (auto) runs each request's ops in the thread that
-            asked, as do negative values.
+            once; 0 lets TensorFlow pick.
     """
 
     intra_op_parallelism: int = 0
     inter_op_parallelism: int = 0
 
     def config_proto(self):
-        inter_op = self.inter_op_parallelism or RUN_IN_CALLER_THREAD
         return tf.compat.v1.ConfigProto(
             intra_op_parallelism_threads=self.intra_op_parallelism,
-            inter_op_parallelism_threads=inter_op,
+            inter_op_parallelism_threads=self.inter_op_parallelism,
         )
 
 
