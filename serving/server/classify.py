@@ -12,6 +12,7 @@ from tensorflow_serving.apis import classification_pb2
 
 from serving.server import errors
 from serving.server import example_inference
+from serving.server import method_names
 from serving.server.limits import DEFAULT_LIMITS
 
 METHOD_NAME = tf.saved_model.CLASSIFY_METHOD_NAME
@@ -48,7 +49,7 @@ def classify(manager, request, limits=DEFAULT_LIMITS):
 
 def prepare(signature_def):
     """Checks a classify SignatureDef; returns (input key, output keys)."""
-    example_inference.check_method(signature_def, METHOD_NAME, "classification")
+    method_names.check(signature_def, METHOD_NAME, "classification")
     key = example_inference.input_key(signature_def, "classification")
     if len(signature_def.outputs) not in (1, 2):
         raise errors.invalid_argument(
@@ -57,7 +58,7 @@ def prepare(signature_def):
         )
     output_keys = [k for k in (CLASSES, SCORES) if k in signature_def.outputs]
     if not output_keys:
-        raise errors.failed_precondition(
+        raise errors.invalid_argument(
             "Expected classification signature outputs to contain at least "
             f'one of "{CLASSES}" or "{SCORES}". Signature was: '
             f"{example_inference.debug(signature_def)}"

@@ -66,21 +66,12 @@ def find_signature_def(servable, name):
     return signature_def
 
 
-def check_method(signature_def, method_name, kind):
-    """Rejects a signature of another kind (e.g. predict for Classify)."""
-    if signature_def.method_name != method_name:
-        raise errors.invalid_argument(
-            f"Expected {kind} signature method_name to be {method_name}. "
-            f"Was: {signature_def.method_name}"
-        )
-
-
 def input_key(signature_def, kind):
     """Checks the signature has exactly the one "inputs" tensor."""
     if len(signature_def.inputs) != 1:
         raise errors.invalid_argument("Expected one input Tensor.")
     if INPUTS_KEY not in signature_def.inputs:
-        raise errors.failed_precondition(
+        raise errors.invalid_argument(
             f"No {kind} inputs found in SignatureDef: {debug(signature_def)}"
         )
     return INPUTS_KEY

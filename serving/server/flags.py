@@ -55,6 +55,7 @@ class ServerFlags:
     allow_version_labels_for_unavailable_models: bool = False
     enable_model_warmup: bool = True
     prefer_tflite_model: bool = False
+    enable_signature_method_name_check: bool = False
     enable_batching: bool = False
     batching_parameters_file: str = ""
     rest_api_port: int = 0
@@ -212,6 +213,13 @@ def _add_lifecycle_flags(parser):
         "--prefer_tflite_model",
         False,
         "Serve a version's model.tflite with LiteRT when it has one.",
+    )
+    _add_bool(
+        parser,
+        "--enable_signature_method_name_check",
+        False,
+        "Require Classify/Regress signatures to carry their method_name "
+        "(leave off to serve native TF2 classification/regression models).",
     )
     _add_thread_count(
         parser,

@@ -22,6 +22,7 @@ import threading
 from serving.server import errors
 from serving.server import flags
 from serving.server import grpc_server
+from serving.server import method_names
 from serving.server import settings
 from serving.server.auth import BearerTokenInterceptor
 from serving.server.batching import BatchingOptions
@@ -71,6 +72,8 @@ def _serve(server_flags, stop_requested):
         logger.error("%s", error)
         return 1
     metrics = _metrics(server_settings)
+    # Before loading: warmup requests are checked like live ones.
+    method_names.enable_check(server_flags.enable_signature_method_name_check)
     manager = ModelManager()
     core = ServerCore(
         manager,

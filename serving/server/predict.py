@@ -22,6 +22,7 @@ from serving import tensors
 from serving.server import deadlines
 from serving.server import errors
 from serving.server import inputs
+from serving.server import method_names
 from serving.server import model_spec
 from serving.server import validation
 from serving.server.batching import Batcher
@@ -174,6 +175,7 @@ def _find_signature(servable, signature_name):
             grpc.StatusCode.FAILED_PRECONDITION,
             f'Serving signature key "{signature_name}" not found.',
         )
+    method_names.check_predict(servable.signature_defs[signature_name])
     return signature
 
 

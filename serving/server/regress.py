@@ -11,6 +11,7 @@ from tensorflow_serving.apis import regression_pb2
 
 from serving.server import errors
 from serving.server import example_inference
+from serving.server import method_names
 from serving.server.limits import DEFAULT_LIMITS
 
 METHOD_NAME = tf.saved_model.REGRESS_METHOD_NAME
@@ -46,12 +47,12 @@ def regress(manager, request, limits=DEFAULT_LIMITS):
 
 def prepare(signature_def):
     """Checks a regress SignatureDef; returns (input key, output keys)."""
-    example_inference.check_method(signature_def, METHOD_NAME, "regression")
+    method_names.check(signature_def, METHOD_NAME, "regression")
     key = example_inference.input_key(signature_def, "regression")
     if len(signature_def.outputs) != 1:
         raise errors.invalid_argument("Expected one output Tensor.")
     if OUTPUTS not in signature_def.outputs:
-        raise errors.failed_precondition(
+        raise errors.invalid_argument(
             "No regression outputs found in SignatureDef: "
             f"{example_inference.debug(signature_def)}"
         )

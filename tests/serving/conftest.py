@@ -32,6 +32,7 @@ from tensorflow_serving.apis import prediction_service_pb2_grpc
 from serving.client import PredictionClient
 from serving.server import grpc_server
 from serving.server import loader
+from serving.server import method_names
 from serving.server.manager import ModelManager
 from serving.server.prediction_service import PredictionService
 
@@ -329,6 +330,14 @@ def example_stub(example_servable):
     with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
         yield prediction_service_pb2_grpc.PredictionServiceStub(channel)
     server.stop(grace=None)
+
+
+@pytest.fixture
+def method_name_check():
+    """Turns --enable_signature_method_name_check on for one test."""
+    method_names.enable_check(True)
+    yield
+    method_names.enable_check(False)
 
 
 @pytest.fixture

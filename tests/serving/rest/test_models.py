@@ -140,8 +140,8 @@ def test_regress_with_context(call):
         # A whole number is an int64 feature, which the float parser rejects.
         ({"examples": [{"x": [1, 2]}]}, "Data types don't match"),
         (
-            {"signature_name": "predict_scores", "examples": [{"x": [1.0]}]},
-            "Expected classification signature method_name",
+            {"signature_name": "regress", "examples": [{"x": [1.0, 2.0]}]},
+            "Expected classification signature outputs to contain",
         ),
     ],
 )

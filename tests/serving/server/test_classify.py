@@ -84,13 +84,41 @@ def test_context_is_merged_into_each_example_and_examples_win(
         ("nope", INVALID, "No signature was found with the name: nope"),
     ],
 )
-def test_wrong_signature_is_rejected_with_tf_serving_messages(
-    example_stub, make_example, expect_rpc_error, signature_name, code, message
+def test_with_the_method_name_check_wrong_signatures_are_rejected(
+    method_name_check,
+    example_stub,
+    make_example,
+    expect_rpc_error,
+    signature_name,
+    code,
+    message,
 ):
     request = _request([make_example(x=[1.0, 2.0])], signature_name)
 
     with expect_rpc_error(code, message):
         example_stub.Classify(request)
+
+
+def test_without_the_check_a_predict_signature_of_classify_shape_classifies(
+    example_stub, make_example
+):
+    # As a TF2 export's classify signature, labelled "predict", would.
+    request = _request([make_example(x=[1.0, 2.0])], "predict_scores")
+
+    response = example_stub.Classify(request)
+
+    assert _labels_and_scores(response.result) == [[("", 1.0), ("", 2.0)]]
+
+
+def test_without_the_check_outputs_must_still_fit_classify(
+    example_stub, make_example, expect_rpc_error
+):
+    with expect_rpc_error(
+        INVALID,
+        "Expected classification signature outputs to contain at least one "
+        'of "classes" or "scores".',
+    ):
+        example_stub.Classify(_request([make_example(x=[1.0, 2.0])], "regress"))
 
 
 def test_empty_input_is_invalid_argument(example_stub, expect_rpc_error):

@@ -1,5 +1,6 @@
 """The server command line, run as a real subprocess."""
 
+import os
 import re
 import signal
 import socket
@@ -14,6 +15,8 @@ import requests
 import tensorflow as tf
 from grpc_health.v1 import health_pb2
 from grpc_health.v1 import health_pb2_grpc
+from tensorflow_serving.apis import classification_pb2
+from tensorflow_serving.apis import prediction_service_pb2_grpc
 
 from serving.client import PredictionClient
 from serving.client import RestClient
@@ -255,3 +258,29 @@ def test_rest_batching_and_metrics_are_wired_together(
         page,
     )
     assert 'load_attempt_count{model_name="toy",status="success"' in page
+
+
+def test_method_name_check_flag_reaches_the_server(
+    example_servable, make_example
+):
+    request = classification_pb2.ClassificationRequest()
+    request.model_spec.name = "scorer"
+    request.model_spec.signature_name = "predict_scores"
+    request.input.example_list.examples.add().CopyFrom(
+        make_example(x=[1.0, 2.0])
+    )
+    base_path = os.path.dirname(example_servable.path)
+    flags = (
+        "--enable_signature_method_name_check",
+        # Accepted alongside, as a TF Serving flag line would have it.
+        "--tensorflow_session_parallelism=1",
+    )
+
+    with ModelServerProcess("scorer", base_path, extra_flags=flags) as server:
+        with grpc.insecure_channel(server.address) as channel:
+            stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+            with pytest.raises(grpc.RpcError) as raised:
+                stub.Classify(request, timeout=30)
+
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "Was: tensorflow/serving/predict" in raised.value.details()

@@ -73,7 +73,7 @@ def test_classify_and_regress_run_over_the_same_examples(
         (
             [(MODEL, "regress", CLASSIFY)],
             INVALID,
-            "Expected classification signature method_name",
+            "Expected classification signature outputs to contain",
         ),
         (
             [(MODEL, "nope", REGRESS)],
@@ -89,6 +89,21 @@ def test_bad_tasks_are_rejected_before_anything_runs(
     request = _request([make_example(x=[1.0, 2.0])], *tasks)
 
     with expect_rpc_error(code, message):
+        example_stub.MultiInference(request)
+
+
+def test_with_the_method_name_check_task_signatures_need_their_method(
+    method_name_check, example_stub, make_example, expect_rpc_error
+):
+    request = _request(
+        [make_example(x=[1.0, 2.0])], (MODEL, "predict_scores", CLASSIFY)
+    )
+
+    with expect_rpc_error(
+        INVALID,
+        "Expected classification signature method_name to be "
+        "tensorflow/serving/classify. Was: tensorflow/serving/predict",
+    ):
         example_stub.MultiInference(request)
 
 

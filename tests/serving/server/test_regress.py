@@ -58,7 +58,28 @@ def test_context_is_merged_into_each_example(example_stub, make_example):
         ("nope", "No signature was found with the name: nope"),
     ],
 )
-def test_wrong_signature_is_invalid_argument(
+def test_with_the_method_name_check_wrong_signatures_are_rejected(
+    method_name_check,
+    example_stub,
+    make_example,
+    expect_rpc_error,
+    signature_name,
+    message,
+):
+    request = _request([make_example(x=[1.0, 2.0])], signature_name)
+
+    with expect_rpc_error(INVALID, message):
+        example_stub.Regress(request)
+
+
+@pytest.mark.parametrize(
+    "signature_name, message",
+    [
+        ("", "Expected one output Tensor."),
+        ("predict_scores", "No regression outputs found in SignatureDef"),
+    ],
+)
+def test_without_the_check_signatures_need_the_regress_shape(
     example_stub, make_example, expect_rpc_error, signature_name, message
 ):
     request = _request([make_example(x=[1.0, 2.0])], signature_name)
