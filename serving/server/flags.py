@@ -60,6 +60,8 @@ class ServerFlags:
     batching_parameters_file: str = ""
     rest_api_port: int = 0
     rest_api_timeout_in_ms: int = DEFAULT_REST_API_TIMEOUT_MS
+    rest_api_num_threads: int = 0
+    grpc_max_threads: int = 0
     monitoring_config_file: str = ""
     grpc_socket_path: str = ""
     grpc_channel_arguments: tuple = ()
@@ -258,6 +260,12 @@ def _add_request_flags(parser):
         help="Timeout of HTTP/REST API calls.",
     )
     parser.add_argument(
+        "--rest_api_num_threads",
+        type=_non_negative_int,
+        default=0,
+        help="Threads answering HTTP/REST calls; 0 (default): 4 per core.",
+    )
+    parser.add_argument(
         "--monitoring_config_file",
         default="",
         help="A MonitoringConfig text proto (Prometheus metrics).",
@@ -270,6 +278,13 @@ def _add_transport_flags(parser):
         type=_port_number,
         default=DEFAULT_PORT,
         help="Port to listen on for gRPC; 0 picks a free port and logs it.",
+    )
+    parser.add_argument(
+        "--grpc_max_threads",
+        type=_non_negative_int,
+        default=0,
+        help="Threads answering gRPC calls; 0 (default): 4 per core, and "
+        "with batching at least twice max_batch_size so batches can fill.",
     )
     parser.add_argument(
         "--grpc_socket_path",

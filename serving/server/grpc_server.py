@@ -7,6 +7,7 @@ precedence over the built-in message-size ones.
 """
 
 import dataclasses
+import os
 from concurrent import futures
 
 import grpc
@@ -19,8 +20,9 @@ from serving.server.server_core import ServerCore
 
 # Like TensorFlow Serving, listen on every interface by default.
 DEFAULT_HOST = "0.0.0.0"
-# Requests run TensorFlow ops, which release the GIL, so threads do overlap.
-DEFAULT_MAX_WORKERS = 8
+# TensorFlow Serving's default --grpc_max_threads. Requests run TensorFlow
+# ops, which release the GIL, so threads do overlap.
+DEFAULT_MAX_WORKERS = 4 * (os.cpu_count() or 1)
 # TensorFlow Serving lifts gRPC's 4 MiB default: images and batches are big.
 MAX_MESSAGE_BYTES = 2**31 - 1
 MESSAGE_SIZE_OPTIONS = (

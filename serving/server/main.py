@@ -31,6 +31,9 @@ from serving.server.manager import ModelManager
 from serving.server.metrics import Metrics
 from serving.server.poller import Poller
 from serving.server.prediction_service import PredictionService
+from serving.server.rest.server import (
+    DEFAULT_NUM_THREADS as DEFAULT_REST_THREADS,
+)
 from serving.server.rest.server import RestServer
 from serving.server.server_core import LoadOptions
 from serving.server.server_core import ServerCore
@@ -171,6 +174,7 @@ def _start_rest(server_flags, server_settings, manager, metrics, service):
         ),
         metrics=metrics,
         auth_token=server_settings.auth_token or None,
+        num_threads=server_flags.rest_api_num_threads or DEFAULT_REST_THREADS,
         # REST and gRPC share one batcher, so their requests batch together.
         predictor=service.predictor.predict,
     )
@@ -203,18 +207,27 @@ def _grpc_options(server_flags, server_settings, metrics, batching_options):
         interceptors += (metrics.grpc_interceptor(),)
     if server_settings.auth_token:
         interceptors += (BearerTokenInterceptor(server_settings.auth_token),)
-    max_workers = grpc_server.DEFAULT_MAX_WORKERS
-    if batching_options is not None:
-        max_workers = min(
-            max(max_workers, 2 * batching_options.max_batch_size),
-            MAX_BATCHING_WORKERS,
-        )
     return grpc_server.GrpcServerOptions(
-        max_workers=max_workers,
+        max_workers=_grpc_threads(server_flags, batching_options),
         socket_path=server_flags.grpc_socket_path,
         channel_arguments=server_flags.grpc_channel_arguments,
         credentials=server_settings.credentials,
         interceptors=interceptors,
+    )
+
+
+def _grpc_threads(server_flags, batching_options):
+    """--grpc_max_threads, or TF Serving's default raised so that batches
+    can fill."""
+    if server_flags.grpc_max_threads:
+        return server_flags.grpc_max_threads
+    if batching_options is None:
+        return grpc_server.DEFAULT_MAX_WORKERS
+    return min(
+        max(
+            grpc_server.DEFAULT_MAX_WORKERS, 2 * batching_options.max_batch_size
+        ),
+        MAX_BATCHING_WORKERS,
     )
 
 

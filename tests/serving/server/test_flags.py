@@ -93,6 +93,8 @@ def test_defaults_match_tensorflow_serving():
             "tensorflow_session_parallelism",
             4,
         ),
+        (["--grpc_max_threads=3"], "grpc_max_threads", 3),
+        (["--rest_api_num_threads=5"], "rest_api_num_threads", 5),
         (
             ["--tensorflow_intra_op_parallelism=2"],
             "tensorflow_intra_op_parallelism",

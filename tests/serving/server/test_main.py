@@ -21,6 +21,10 @@ from tensorflow_serving.apis import prediction_service_pb2_grpc
 from serving.client import PredictionClient
 from serving.client import RestClient
 from serving.process import ModelServerProcess
+from serving.server import flags
+from serving.server import grpc_server
+from serving.server import main
+from serving.server.batching import BatchingOptions
 
 pytestmark = pytest.mark.slow
 
@@ -284,3 +288,23 @@ def test_method_name_check_flag_reaches_the_server(
 
     assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "Was: tensorflow/serving/predict" in raised.value.details()
+
+
+@pytest.mark.parametrize(
+    "argv, max_batch_size, threads",
+    [
+        ([], None, grpc_server.DEFAULT_MAX_WORKERS),
+        ([], 100, 200),
+        ([], 1000, main.MAX_BATCHING_WORKERS),
+        (["--grpc_max_threads=3"], 200, 3),
+    ],
+)
+def test_grpc_threads_follow_the_flag_or_make_room_for_batches(
+    argv, max_batch_size, threads
+):
+    server_flags = flags.parse_flags(["--model_base_path=/m", *argv])
+    batching = (
+        None if max_batch_size is None else BatchingOptions(max_batch_size)
+    )
+
+    assert main._grpc_threads(server_flags, batching) == threads
