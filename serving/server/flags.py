@@ -55,6 +55,7 @@ class ServerFlags:
     allow_version_labels_for_unavailable_models: bool = False
     enable_model_warmup: bool = True
     prefer_tflite_model: bool = False
+    saved_model_tags: tuple = ("serve",)
     enable_signature_method_name_check: bool = False
     enable_batching: bool = False
     batching_parameters_file: str = ""
@@ -215,6 +216,13 @@ def _add_lifecycle_flags(parser):
         "--prefer_tflite_model",
         False,
         "Serve a version's model.tflite with LiteRT when it has one.",
+    )
+    parser.add_argument(
+        "--saved_model_tags",
+        type=_tags,
+        default=("serve",),
+        help="Comma-separated tag set of the MetaGraph to load from each "
+        "SavedModel (default: serve).",
     )
     _add_bool(
         parser,
@@ -390,6 +398,16 @@ def _seconds(text):
             f"expected a number of seconds >= 0, got {text!r}"
         )
     return value
+
+
+def _tags(text):
+    tags = tuple(tag for tag in text.split(",") if tag)
+    if not tags:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated MetaGraph tags such as serve,gpu, "
+            f"got {text!r}"
+        )
+    return tags
 
 
 def _channel_arguments(text):

@@ -26,7 +26,7 @@ from tensorflow.core.protobuf import saved_model_pb2
 from serving.server import session_servable
 from serving.server import tflite_servable
 from serving.server.custom_ops import register_custom_ops
-from serving.server.session_servable import SERVE_TAG
+from serving.server.session_servable import DEFAULT_TAGS
 from serving.server.session_servable import SessionOptions
 
 SAVED_MODEL_FILENAME = "saved_model.pb"
@@ -98,10 +98,12 @@ def load_servable(
     if prefer_tflite and os.path.isfile(tflite_path):
         return _load_tflite(name, version, path, tflite_path)
     register_custom_ops()
-    # Parsed first: a file that is not a SavedModel gets a clear error.
-    signature_defs = read_signature_defs(path)
+    session_options = session_options or SessionOptions()
+    # Parsed first: a file that is not a SavedModel, or has no MetaGraph
+    # with these tags, gets a clear error.
+    signature_defs = read_signature_defs(path, session_options.tags)
     signatures, session = session_servable.load_session_model(
-        path, session_options or SessionOptions()
+        path, session_options
     )
     return Servable(
         name=name,
@@ -144,8 +146,9 @@ def load_latest(name, model_base_path):
     return load_servable(name, model_base_path, versions[-1])
 
 
-def read_signature_defs(saved_model_dir):
-    """Reads the SignatureDefs of the serving MetaGraph from saved_model.pb.
+def read_signature_defs(saved_model_dir, tags=DEFAULT_TAGS):
+    """Reads the SignatureDefs of the MetaGraph tagged `tags` (exactly, as
+    TensorFlow's loader matches them) from saved_model.pb.
 
     Returns:
         dict[str, SignatureDef], including internal entries such as
@@ -155,20 +158,25 @@ def read_signature_defs(saved_model_dir):
     pb_path = os.path.join(saved_model_dir, SAVED_MODEL_FILENAME)
     with open(pb_path, "rb") as pb_file:
         saved_model.ParseFromString(pb_file.read())
-    meta_graph = _serving_meta_graph(saved_model, saved_model_dir)
+    meta_graph = _tagged_meta_graph(saved_model, saved_model_dir, tags)
     return {
         key: _copy_signature_def(signature_def)
         for key, signature_def in meta_graph.signature_def.items()
     }
 
 
-def _serving_meta_graph(saved_model, saved_model_dir):
+def _tagged_meta_graph(saved_model, saved_model_dir, tags):
     for meta_graph in saved_model.meta_graphs:
-        if SERVE_TAG in meta_graph.meta_info_def.tags:
+        if set(meta_graph.meta_info_def.tags) == set(tags):
             return meta_graph
+    available = [
+        ",".join(meta_graph.meta_info_def.tags)
+        for meta_graph in saved_model.meta_graphs
+    ]
     raise ValueError(
         f"SavedModel at {saved_model_dir!r} has no MetaGraph tagged "
-        f"{SERVE_TAG!r}. Export it with tf.saved_model.save."
+        f"{','.join(tags)!r}; its MetaGraphs are tagged {available}. Pass "
+        "--saved_model_tags to choose one."
     )
 
 

@@ -196,7 +196,9 @@ def _load_options(server_flags):
         allow_version_labels_for_unavailable_models=(
             server_flags.allow_version_labels_for_unavailable_models
         ),
-        session_options=SessionOptions(intra_op, inter_op),
+        session_options=SessionOptions(
+            intra_op, inter_op, server_flags.saved_model_tags
+        ),
     )
 
 

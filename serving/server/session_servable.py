@@ -25,7 +25,7 @@ import numpy as np
 import tensorflow as tf
 from tensorflow.core.protobuf import config_pb2
 
-SERVE_TAG = "serve"
+DEFAULT_TAGS = ("serve",)
 # The SavedModel's initialization op (tables, assets) is stored among the
 # SignatureDefs; the loader runs it, clients cannot call it.
 INIT_OP_SIGNATURE_KEY = "__saved_model_init_op"
@@ -35,17 +35,21 @@ logger = logging.getLogger(__name__)
 
 @dataclasses.dataclass(frozen=True)
 class SessionOptions:
-    """Threading of the Session, from TensorFlow Serving's flags.
+    """How a SavedModel is loaded into a Session, from TensorFlow Serving's
+    flags.
 
     Args:
         intra_op_parallelism: int. Threads one op (e.g. a matmul) may use;
             0 lets TensorFlow pick (one per core).
         inter_op_parallelism: int. Threads running independent ops at
             once; 0 lets TensorFlow pick.
+        tags: tuple[str, ...]. The tag set of the MetaGraph to load
+            (--saved_model_tags).
     """
 
     intra_op_parallelism: int = 0
     inter_op_parallelism: int = 0
+    tags: tuple = DEFAULT_TAGS
 
     def config_proto(self):
         return tf.compat.v1.ConfigProto(
@@ -121,7 +125,7 @@ class SessionSignature:
 
 
 def load_session_model(path, options=SessionOptions()):
-    """Loads the serving MetaGraph of the SavedModel at `path`.
+    """Loads the MetaGraph tagged `options.tags` of the SavedModel at `path`.
 
     Variables are restored and the initialization op (tables, assets) is
     run, as TensorFlow Serving's loader does.
@@ -138,7 +142,7 @@ def load_session_model(path, options=SessionOptions()):
     try:
         with graph.as_default(), _without_deprecation_notice():
             meta_graph = tf.compat.v1.saved_model.load(
-                session, [SERVE_TAG], path
+                session, list(options.tags), path
             )
     except BaseException:
         session.close()

@@ -33,6 +33,7 @@ def test_defaults_match_tensorflow_serving():
     assert parsed.model_config_file == parsed.ssl_config_file == ""
     assert parsed.auth_token_file == parsed.grpc_socket_path == ""
     assert parsed.tensorflow_session_parallelism == 0
+    assert parsed.saved_model_tags == ("serve",)
     assert parsed.tensorflow_intra_op_parallelism == 0
     assert parsed.tensorflow_inter_op_parallelism == 0
 
@@ -94,6 +95,11 @@ def test_defaults_match_tensorflow_serving():
             4,
         ),
         (["--grpc_max_threads=3"], "grpc_max_threads", 3),
+        (
+            ["--saved_model_tags=serve,gpu"],
+            "saved_model_tags",
+            ("serve", "gpu"),
+        ),
         (["--rest_api_num_threads=5"], "rest_api_num_threads", 5),
         (
             ["--tensorflow_intra_op_parallelism=2"],
@@ -203,6 +209,10 @@ def test_config_file_replaces_the_base_path():
         (
             ["--model_base_path=/m", "--tensorflow_inter_op_parallelism=-1"],
             "expected an integer >= 0",
+        ),
+        (
+            ["--model_base_path=/m", "--saved_model_tags=,"],
+            "expected comma-separated MetaGraph tags",
         ),
     ],
 )

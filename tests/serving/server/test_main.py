@@ -278,6 +278,7 @@ def test_method_name_check_flag_reaches_the_server(
         "--enable_signature_method_name_check",
         # Accepted alongside, as a TF Serving flag line would have it.
         "--tensorflow_session_parallelism=1",
+        "--saved_model_tags=serve",
     )
 
     with ModelServerProcess("scorer", base_path, extra_flags=flags) as server:
