@@ -51,18 +51,15 @@ def test_every_rpc_skips_work_for_an_expired_request():
     assert manager.lookups == 0
 
 
-def test_classify_on_a_predict_signature_is_invalid_argument(
+def test_classify_on_a_signature_not_shaped_for_it_is_invalid_argument(
     prediction_stub, model_name, expect_rpc_error
 ):
+    # The toy's serving_default takes two inputs; Classify needs one.
     request = classification_pb2.ClassificationRequest()
     request.model_spec.name = model_name
     request.input.example_list.examples.add()
 
-    with expect_rpc_error(
-        INVALID,
-        "Expected classification signature method_name to be "
-        "tensorflow/serving/classify. Was: tensorflow/serving/predict",
-    ):
+    with expect_rpc_error(INVALID, "Expected one input Tensor."):
         prediction_stub.Classify(request)
 
 
