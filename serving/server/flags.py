@@ -54,6 +54,7 @@ class ServerFlags:
     load_retry_interval_micros: int = DEFAULT_LOAD_RETRY_INTERVAL_MICROS
     allow_version_labels_for_unavailable_models: bool = False
     enable_model_warmup: bool = True
+    num_request_iterations_for_warmup: int = 1
     prefer_tflite_model: bool = False
     saved_model_tags: tuple = ("serve",)
     enable_signature_method_name_check: bool = False
@@ -210,6 +211,12 @@ def _add_lifecycle_flags(parser):
         "--enable_model_warmup",
         True,
         "Replay assets.extra/tf_serving_warmup_requests before serving.",
+    )
+    parser.add_argument(
+        "--num_request_iterations_for_warmup",
+        type=_non_negative_int,
+        default=1,
+        help="Times each warmup request is replayed; used only if > 0.",
     )
     _add_bool(
         parser,

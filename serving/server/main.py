@@ -192,6 +192,7 @@ def _load_options(server_flags):
         )
         / 1e6,
         enable_model_warmup=server_flags.enable_model_warmup,
+        warmup_iterations=server_flags.num_request_iterations_for_warmup,
         prefer_tflite_model=server_flags.prefer_tflite_model,
         allow_version_labels_for_unavailable_models=(
             server_flags.allow_version_labels_for_unavailable_models

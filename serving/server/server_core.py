@@ -48,6 +48,7 @@ class LoadOptions:
         max_num_load_retries: int. Retries after a failed load.
         load_retry_interval_seconds: float. Wait between retries.
         enable_model_warmup: bool. Replay assets.extra warmup requests.
+        warmup_iterations: int. Times each warmup request runs.
         prefer_tflite_model: bool. Serve model.tflite when present.
         allow_version_labels_for_unavailable_models: bool. Let a label name
             a version that is not (yet) available.
@@ -57,6 +58,7 @@ class LoadOptions:
     max_num_load_retries: int = 5
     load_retry_interval_seconds: float = 60.0
     enable_model_warmup: bool = True
+    warmup_iterations: int = 1
     prefer_tflite_model: bool = False
     allow_version_labels_for_unavailable_models: bool = False
     session_options: SessionOptions = SessionOptions()
@@ -208,7 +210,7 @@ class ServerCore:
             session_options=self.options.session_options,
         )
         if self.options.enable_model_warmup:
-            warmup.run_warmup(servable)
+            warmup.run_warmup(servable, self.options.warmup_iterations)
         return servable
 
     def _wait_before_retry(self):

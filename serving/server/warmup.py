@@ -48,8 +48,13 @@ def warmup_file(version_path):
     return os.path.join(version_path, WARMUP_DIRECTORY, WARMUP_FILENAME)
 
 
-def run_warmup(servable):
+def run_warmup(servable, iterations=1):
     """Replays the servable's warmup requests, if it has any.
+
+    Args:
+        servable: Servable. The version just loaded, not yet served.
+        iterations: int. Times each request runs
+            (--num_request_iterations_for_warmup; below 1 means once).
 
     Returns:
         int: the number of records replayed (0 without a warmup file).
@@ -75,7 +80,9 @@ def run_warmup(servable):
                 "Number of warmup records exceeds the maximum "
                 f"({MAX_NUM_RECORDS}) at {path}"
             )
-        _replay(manager, servable, _parse(record, path))
+        prediction_log = _parse(record, path)
+        for _ in range(max(iterations, 1)):
+            _replay(manager, servable, prediction_log)
     logger.info(
         "Finished reading warmup data for model at %s. Number of warmup "
         "records read: %d.",

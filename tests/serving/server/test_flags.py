@@ -34,6 +34,7 @@ def test_defaults_match_tensorflow_serving():
     assert parsed.auth_token_file == parsed.grpc_socket_path == ""
     assert parsed.tensorflow_session_parallelism == 0
     assert parsed.saved_model_tags == ("serve",)
+    assert parsed.num_request_iterations_for_warmup == 1
     assert parsed.tensorflow_intra_op_parallelism == 0
     assert parsed.tensorflow_inter_op_parallelism == 0
 
@@ -95,6 +96,11 @@ def test_defaults_match_tensorflow_serving():
             4,
         ),
         (["--grpc_max_threads=3"], "grpc_max_threads", 3),
+        (
+            ["--num_request_iterations_for_warmup=4"],
+            "num_request_iterations_for_warmup",
+            4,
+        ),
         (
             ["--saved_model_tags=serve,gpu"],
             "saved_model_tags",

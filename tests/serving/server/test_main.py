@@ -279,6 +279,7 @@ def test_method_name_check_flag_reaches_the_server(
         # Accepted alongside, as a TF Serving flag line would have it.
         "--tensorflow_session_parallelism=1",
         "--saved_model_tags=serve",
+        "--num_request_iterations_for_warmup=2",
     )
 
     with ModelServerProcess("scorer", base_path, extra_flags=flags) as server:

@@ -93,6 +93,24 @@ def test_warmup_requests_run_before_the_version_is_served(version_path):
     assert _rows_served(servable) == 6
 
 
+@pytest.mark.parametrize("iterations, rows", [(3, 18), (0, 6)])
+def test_each_request_runs_num_request_iterations_times(
+    version_path, iterations, rows
+):
+    _write_records(
+        version_path,
+        [_predict_log(np.ones((3, 2), np.float32))] * 2,
+    )
+    core = ServerCore(
+        ModelManager(),
+        LoadOptions(max_num_load_retries=0, warmup_iterations=iterations),
+    )
+
+    core.reload_config(single_model_config("counter", str(version_path.parent)))
+
+    assert _rows_served(core.manager.versions("counter")[0]) == rows
+
+
 def test_no_warmup_file_is_fine(version_path):
     servable = _load(version_path)
 
