@@ -13,12 +13,6 @@ import time
 import numpy as np
 
 
-def latency_percentiles(call, iterations, warmup=20):
-    """Calls `call()` sequentially; returns {"p50", "p99"} in milliseconds."""
-    timed_calls(call, warmup)
-    return _percentiles(timed_calls(call, iterations))
-
-
 def timed_calls(call, count):
     """Calls `call()` `count` times back to back; returns the seconds each
     took."""

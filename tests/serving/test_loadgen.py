@@ -9,7 +9,6 @@ import tensorflow as tf
 
 from serving.loadgen import InProcessBaseline
 from serving.loadgen import interleaved_latency_percentiles
-from serving.loadgen import latency_percentiles
 from serving.loadgen import throughput_with_futures
 from serving.loadgen import throughput_with_threads
 from serving.loadgen import timed_calls
@@ -56,13 +55,6 @@ def test_threads_share_the_total_and_count_failures():
     assert work.peak <= 3
     assert failures == 6
     assert rate > 0
-
-
-def test_latency_percentiles_call_warmup_plus_iterations():
-    work = _InFlight()
-    result = latency_percentiles(work, iterations=50, warmup=5)
-    assert work.calls == 55
-    assert 0 <= result["p50"] <= result["p99"]
 
 
 def test_interleaved_latencies_alternate_blocks_of_each_call():
