@@ -32,6 +32,8 @@ setup(
         "grpcio-health-checking>=1.60",
         # LiteRT interpreter: --prefer_tflite_model serves model.tflite.
         "ai-edge-litert>=2.0",
+        # Video clips (MP4, WebM, GIF) are decoded through FFmpeg's libraries.
+        "av>=14",
     ],
     extras_require={
         "dev": [
