@@ -1,8 +1,11 @@
 """Preprocessing layers made of TF ops: usable in tf.data and in exports."""
 
+from mmkeras.preprocessing.classifier_preprocessor import ClassifierPreprocessor
 from mmkeras.preprocessing.frame_sampler import FrameSampler
 from mmkeras.preprocessing.image_preprocessor import ImagePreprocessor
-from mmkeras.preprocessing.image_text_preprocessor import ImageTextPreprocessor
+from mmkeras.preprocessing.multimodal_preprocessor import MultimodalPreprocessor
+from mmkeras.preprocessing.preprocessing_layer import PreprocessingLayer
+from mmkeras.preprocessing.video_preprocessor import VideoPreprocessor
 from mmkeras.preprocessing.vocabulary import learn_vocabulary
 from mmkeras.preprocessing.vocabulary import load_vocabulary
 from mmkeras.preprocessing.vocabulary import save_vocabulary
@@ -10,9 +13,12 @@ from mmkeras.preprocessing.wav_decoder import WavDecoder
 from mmkeras.preprocessing.word_piece_tokenizer import WordPieceTokenizer
 
 __all__ = [
+    "ClassifierPreprocessor",
     "FrameSampler",
     "ImagePreprocessor",
-    "ImageTextPreprocessor",
+    "MultimodalPreprocessor",
+    "PreprocessingLayer",
+    "VideoPreprocessor",
     "WavDecoder",
     "WordPieceTokenizer",
     "learn_vocabulary",

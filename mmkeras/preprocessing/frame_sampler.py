@@ -3,9 +3,11 @@
 import keras
 import tensorflow as tf
 
+from mmkeras.preprocessing.preprocessing_layer import PreprocessingLayer
+
 
 @keras.saving.register_keras_serializable(package="mmkeras")
-class FrameSampler(keras.layers.Layer):
+class FrameSampler(PreprocessingLayer):
     """Samples `num_frames` frames uniformly from a clip, padding short ones.
 
     A clip of `n >= num_frames` frames is cut into `num_frames` equal
@@ -47,10 +49,6 @@ class FrameSampler(keras.layers.Layer):
                 f"num_frames must be positive, received {num_frames}."
             )
         self.num_frames = int(num_frames)
-        # Pixels may be uint8: keep Keras from casting them to floats.
-        self._convert_input_args = False
-        self._allow_non_tensor_positional_args = True
-        self.built = True
 
     def frame_indices(self, count):
         """int32 `(num_frames,)`: the frames kept from a `count`-frame clip.

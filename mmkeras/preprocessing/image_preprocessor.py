@@ -3,9 +3,15 @@
 import keras
 import tensorflow as tf
 
+from mmkeras.preprocessing.preprocessing_layer import PreprocessingLayer
+
+# An empty value stands for a missing image; it becomes this grey level,
+# which scales to 0 (the model ignores it through a presence flag).
+MISSING_PIXEL = 127.5
+
 
 @keras.saving.register_keras_serializable(package="mmkeras")
-class ImagePreprocessor(keras.layers.Layer):
+class ImagePreprocessor(PreprocessingLayer):
     """Decodes PNG/JPEG bytes, resizes and scales pixels to [-1, 1].
 
     Made of TF ops only, so one instance serves `tf.data.Dataset.map`
@@ -40,9 +46,6 @@ class ImagePreprocessor(keras.layers.Layer):
                 "image_size must be (height, width) with positive sizes, "
                 f"received {image_size!r}."
             )
-        self._convert_input_args = False
-        self._allow_non_tensor_positional_args = True
-        self.built = True
 
     def call(self, inputs):
         inputs = tf.convert_to_tensor(inputs)
@@ -69,6 +72,13 @@ class ImagePreprocessor(keras.layers.Layer):
         return pixels / 127.5 - 1.0
 
     def _decode(self, encoded):
+        return tf.cond(
+            tf.strings.length(encoded) > 0,
+            lambda: self._decode_present(encoded),
+            lambda: tf.fill(self.image_size + (3,), MISSING_PIXEL),
+        )
+
+    def _decode_present(self, encoded):
         image = tf.io.decode_image(encoded, channels=3, expand_animations=False)
         image = tf.image.resize(
             tf.cast(image, tf.float32), self.image_size, antialias=True

@@ -3,18 +3,20 @@
 import keras
 import tensorflow as tf
 
+from mmkeras.preprocessing.preprocessing_layer import PreprocessingLayer
+
 WAV_HEADER_BYTES = 12
 
 
 @keras.saving.register_keras_serializable(package="mmkeras")
-class WavDecoder(keras.layers.Layer):
+class WavDecoder(PreprocessingLayer):
     """Decodes 16-bit PCM WAV bytes to a mono waveform of fixed length.
 
     Made of TF ops only (`tf.audio.decode_wav`), so one instance serves
     `tf.data.Dataset.map` (one clip per call) and an exported serving
     signature (a batch of clips). Channels are averaged to mono. Clips are
     truncated or zero-padded to `num_samples`; the mask marks the real
-    samples.
+    samples. An empty string is a missing clip: zeros, all masked.
 
     Bad input fails inside the graph with `tf.errors.InvalidArgumentError`
     (raised eagerly, or when the dataset or signature runs): bytes without
@@ -58,10 +60,6 @@ class WavDecoder(keras.layers.Layer):
         self.sample_rate = int(sample_rate)
         self.num_samples = int(num_samples)
         self.resample = bool(resample)
-        # Bytes are not floats: keep Keras from casting or converting them.
-        self._convert_input_args = False
-        self._allow_non_tensor_positional_args = True
-        self.built = True
 
     def call(self, inputs):
         inputs = tf.convert_to_tensor(inputs)
@@ -89,6 +87,16 @@ class WavDecoder(keras.layers.Layer):
         )
 
     def _decode(self, encoded):
+        return tf.cond(
+            tf.strings.length(encoded) > 0,
+            lambda: self._decode_present(encoded),
+            lambda: {
+                "audio_waveform": tf.zeros((self.num_samples,)),
+                "audio_mask": tf.zeros((self.num_samples,), tf.bool),
+            },
+        )
+
+    def _decode_present(self, encoded):
         # Padding the head makes the header checks safe on short inputs.
         head = tf.strings.join(
             [tf.strings.substr(encoded, 0, WAV_HEADER_BYTES)]

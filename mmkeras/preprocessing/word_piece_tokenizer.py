@@ -4,6 +4,7 @@ import keras
 import tensorflow as tf
 import tensorflow_text as tf_text
 
+from mmkeras.preprocessing.preprocessing_layer import PreprocessingLayer
 from mmkeras.preprocessing.vocabulary import PAD_TOKEN
 from mmkeras.preprocessing.vocabulary import SPECIAL_TOKENS
 from mmkeras.preprocessing.vocabulary import SUFFIX_INDICATOR
@@ -11,7 +12,7 @@ from mmkeras.preprocessing.vocabulary import UNKNOWN_TOKEN
 
 
 @keras.saving.register_keras_serializable(package="mmkeras")
-class WordPieceTokenizer(keras.layers.Layer):
+class WordPieceTokenizer(PreprocessingLayer):
     """Turns raw strings into fixed-length token ids and a padding mask.
 
     Uses tensorflow_text's FastBertTokenizer (lower-casing, accent
@@ -69,10 +70,6 @@ class WordPieceTokenizer(keras.layers.Layer):
             token_out_type=tf.int32,
             lower_case_nfd_strip_accents=True,
         )
-        # Strings are not floats: keep Keras from casting or converting them.
-        self._convert_input_args = False
-        self._allow_non_tensor_positional_args = True
-        self.built = True
 
     @property
     def vocabulary_size(self):
