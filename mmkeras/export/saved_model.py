@@ -1,17 +1,11 @@
-"""SavedModel export in TensorFlow Serving's layout, with raw inputs."""
+"""SavedModel export of any task, in TensorFlow Serving's layout."""
 
 import os
 import shutil
 
 import keras
-import tensorflow as tf
 
 SIGNATURE_NAME = "serving_default"
-INPUT_IMAGE = "image"
-INPUT_TEXT = "text"
-OUTPUT_PROBABILITIES = "probabilities"
-OUTPUT_CLASS_IDS = "class_ids"
-OUTPUT_MODALITY_WEIGHTS = "modality_weights"
 
 
 def next_version(model_dir):
@@ -22,28 +16,20 @@ def next_version(model_dir):
     return max(versions, default=0) + 1
 
 
-def export_classifier(
-    classifier, preprocessor, base_path, model_name, version=None
-):
-    """Exports `preprocessor` + `classifier` as `<base>/<name>/<version>/`.
+def export_task(task, base_path, model_name, version=None):
+    """Exports a task's serving signatures as `<base>/<name>/<version>/`.
 
-    The `serving_default` signature takes raw inputs, so a client sends
-    what it has and the preprocessing that training used runs in the
-    server:
-
-    - `image`: DT_STRING `(batch,)`, encoded PNG/JPEG bytes;
-    - `text`: DT_STRING `(batch,)`, captions;
-
-    and returns `probabilities` (float32 `(batch, classes)`), `class_ids`
-    (int64 `(batch,)`) and `modality_weights` (float32 `(batch,
-    modalities)`, in the backbone's sorted modality order).
+    Every signature of `task.serving_signatures()` is written (each runs
+    the task's preprocessor on raw inputs, then the model), so a client
+    sends what it has and the preprocessing that training used runs in
+    the server. `serving_default` must be among them.
 
     The version appears atomically: it is written to a temporary sibling
-    directory whose name is not a number (servers ignore it), then renamed.
+    directory whose name is not a number (servers ignore it), then renamed;
+    an interrupted export leaves no numeric directory.
 
     Args:
-        classifier: a `MultimodalClassifier`.
-        preprocessor: the `ImageTextPreprocessor` used in training.
+        task: an `mmkeras.models.Task`.
         base_path: str. The model base path's parent directory.
         model_name: str.
         version: int or None. Defaults to one above the highest existing.
@@ -63,33 +49,24 @@ def export_classifier(
     temp_dir = os.path.join(model_dir, f".tmp-{version}-{os.getpid()}")
     shutil.rmtree(temp_dir, ignore_errors=True)
     try:
-        _write_archive(classifier, preprocessor, temp_dir)
+        _write_archive(task, temp_dir)
         os.rename(temp_dir, final_dir)
     finally:
         shutil.rmtree(temp_dir, ignore_errors=True)
     return final_dir
 
 
-def _write_archive(classifier, preprocessor, directory):
+def _write_archive(task, directory):
+    signatures = task.serving_signatures()
+    if SIGNATURE_NAME not in signatures:
+        raise ValueError(
+            f"{type(task).__name__}.serving_signatures() must include "
+            f"'{SIGNATURE_NAME}', received {sorted(signatures)}."
+        )
     archive = keras.export.ExportArchive()
-    archive.track(classifier)
-    archive.track(preprocessor)
-
-    @tf.function(
-        input_signature=[
-            tf.TensorSpec([None], tf.string, name=INPUT_IMAGE),
-            tf.TensorSpec([None], tf.string, name=INPUT_TEXT),
-        ]
-    )
-    def serve(image, text):
-        features = preprocessor({"image": image, "text": text})
-        logits, weights = classifier.call_with_modality_weights(features)
-        probabilities = tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1)
-        return {
-            OUTPUT_PROBABILITIES: probabilities,
-            OUTPUT_CLASS_IDS: tf.argmax(probabilities, axis=-1),
-            OUTPUT_MODALITY_WEIGHTS: tf.cast(weights, tf.float32),
-        }
-
-    archive.add_endpoint(SIGNATURE_NAME, serve)
+    archive.track(task)
+    if task.preprocessor is not None:
+        archive.track(task.preprocessor)
+    for name, function in signatures.items():
+        archive.add_endpoint(name, function)
     archive.write_out(directory, verbose=False)

@@ -2,10 +2,12 @@
 
 from mmkeras.models.multimodal_backbone import MultimodalBackbone
 from mmkeras.models.multimodal_classifier import MultimodalClassifier
-from mmkeras.models.presets import image_text_classifier
+from mmkeras.models.presets import multimodal_classifier
+from mmkeras.models.task import Task
 
 __all__ = [
     "MultimodalBackbone",
     "MultimodalClassifier",
-    "image_text_classifier",
+    "Task",
+    "multimodal_classifier",
 ]

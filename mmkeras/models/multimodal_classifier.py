@@ -1,39 +1,60 @@
 """A classification task on top of a multimodal backbone."""
 
 import keras
+import numpy as np
+import tensorflow as tf
 
-from mmkeras.functional_model import FunctionalModel
 from mmkeras.models.multimodal_backbone import MultimodalBackbone
+from mmkeras.models.task import Task
+
+# TF Serving's Classify RPC reads these names from a "classify" signature.
+CLASSIFY_INPUT = "inputs"
+CLASSIFY_CLASSES = "classes"
+CLASSIFY_SCORES = "scores"
 
 
 @keras.saving.register_keras_serializable(package="mmkeras")
-class MultimodalClassifier(FunctionalModel):
+class MultimodalClassifier(Task):
     """Predicts one of `num_classes` labels from the fused embedding.
 
-    A functional model ready for `compile`/`fit`: its single output is the
-    float32 logits (float32 even under a mixed precision policy, so the
-    loss is computed at full precision). `call_with_modality_weights` gives
-    the fusion weights too, for inference and export.
+    A `Task`: its single output is the float32 logits (float32 under every
+    dtype policy, so the loss is computed at full precision), `compile()`
+    defaults to AdamW, sparse categorical cross-entropy and accuracy, and
+    with a `ClassifierPreprocessor` it serves raw inputs and class names.
+    `call_with_modality_weights` gives the fusion weights too.
 
     Args:
         backbone: a `MultimodalBackbone`.
         num_classes: int. Number of labels.
         hidden_dim: int. Width of the head's hidden layer.
         dropout: float. Dropout before the head.
-        **kwargs: Base model arguments, e.g. `name`.
+        preprocessor: a `ClassifierPreprocessor` or None.
+        metadata: dict of JSON values saved with the task.
+        **kwargs: Base model arguments, e.g. `name` and `dtype`.
 
     Example:
-    >>> classifier = MultimodalClassifier(backbone, num_classes=3)
-    >>> classifier.compile(
-    ...     optimizer="adam",
-    ...     loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-    ...     metrics=["accuracy"],
+    >>> backbone = MultimodalBackbone(
+    ...     {"text": TextEncoder(50, sequence_length=8, hidden_dim=16)},
+    ...     AttentionFusion(hidden_dim=16),
     ... )
-    >>> classifier.fit(dataset, epochs=5)
+    >>> classifier = MultimodalClassifier(backbone, num_classes=3)
+    >>> classifier.compile()
+    >>> token_ids = np.ones((4, 8), "int32")
+    >>> inputs = {"token_ids": token_ids, "padding_mask": token_ids > 0}
+    >>> history = classifier.fit(inputs, np.array([0, 1, 2, 1]), verbose=0)
+    >>> classifier.predict(inputs, verbose=0).shape
+    (4, 3)
     """
 
     def __init__(
-        self, backbone, num_classes, hidden_dim=64, dropout=0.1, **kwargs
+        self,
+        backbone,
+        num_classes,
+        hidden_dim=64,
+        dropout=0.1,
+        preprocessor=None,
+        metadata=None,
+        **kwargs,
     ):
         if not isinstance(backbone, MultimodalBackbone):
             raise TypeError(
@@ -44,8 +65,13 @@ class MultimodalClassifier(FunctionalModel):
             raise ValueError(
                 f"num_classes must be >= 2, received {num_classes}."
             )
-        # The head computes in the fusion's policy; logits stay float32.
-        policy = backbone.fusion.dtype_policy
+        class_names = getattr(preprocessor, "class_names", None)
+        if class_names is not None and len(class_names) != num_classes:
+            raise ValueError(
+                f"The preprocessor has {len(class_names)} class names but "
+                f"num_classes is {num_classes}."
+            )
+        policy = kwargs.get("dtype") or backbone.dtype_policy
         head = keras.Sequential(
             [
                 keras.layers.Dropout(dropout, dtype=policy),
@@ -58,18 +84,107 @@ class MultimodalClassifier(FunctionalModel):
         )
         inputs = backbone.input
         logits = head(backbone(inputs)["fused"])
-        super().__init__(inputs=inputs, outputs=logits, **kwargs)
+        super().__init__(
+            inputs=inputs,
+            outputs=logits,
+            preprocessor=preprocessor,
+            metadata=metadata,
+            **kwargs,
+        )
         self.backbone = backbone
         self.head = head
         self.num_classes = num_classes
         self.hidden_dim = hidden_dim
         self.dropout = dropout
 
+    @property
+    def class_names(self):
+        """The labels in id order (from the preprocessor), or ids as str."""
+        names = getattr(self.preprocessor, "class_names", None)
+        return list(names or [str(i) for i in range(self.num_classes)])
+
+    def default_loss(self):
+        return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+    def default_metrics(self):
+        return [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
+
     def call_with_modality_weights(self, inputs, training=False):
         """Returns `(logits, modality_weights)` for a dict of model inputs."""
         features = self.backbone(inputs, training=training)
         logits = self.head(features["fused"], training=training)
         return logits, features["modality_weights"]
+
+    def predict_raw(self, raw):
+        """`serving_default`'s outputs for a batch of raw values (eager)."""
+        features = self.preprocessor.features(raw)
+        _check_some_modality(features, self.preprocessor.modalities)
+        logits, weights = self.call_with_modality_weights(features)
+        probabilities = tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1)
+        class_ids = tf.argmax(probabilities, axis=-1)
+        return {
+            "probabilities": probabilities,
+            "class_ids": class_ids,
+            "class_names": tf.gather(tf.constant(self.class_names), class_ids),
+            "modality_weights": tf.cast(weights, tf.float32),
+        }
+
+    def serving_signatures(self):
+        """`serving_default` (raw values per modality) and `classify`.
+
+        `serving_default` takes one DT_STRING `(batch,)` input per modality
+        (`video`: `(batch, frames)` of encoded frames, "" padding) and
+        returns `probabilities`, `class_ids`, `class_names` and
+        `modality_weights` (sorted modality order). An empty value is a
+        missing modality; an example with every value empty is an
+        INVALID_ARGUMENT. `classify` takes serialized `tf.Example`s with
+        one bytes feature per modality, for TF Serving's Classify RPC, and
+        returns `classes` and `scores`.
+        """
+        if self.preprocessor is None:
+            raise ValueError(
+                "This classifier has no preprocessor, so it cannot serve raw "
+                "inputs; build it with preprocessor=ClassifierPreprocessor."
+            )
+        features = self.preprocessor.features
+        modalities = features.modalities
+
+        @tf.function(input_signature=[features.raw_input_specs()])
+        def serve(raw):
+            return self.predict_raw(raw)
+
+        @tf.function(
+            input_signature=[
+                tf.TensorSpec([None], tf.string, name=CLASSIFY_INPUT)
+            ]
+        )
+        def classify(serialized):
+            outputs = self.predict_raw(parse_examples(serialized, modalities))
+            scores = outputs["probabilities"]
+            names = tf.broadcast_to(
+                tf.constant(self.class_names), tf.shape(scores)
+            )
+            return {CLASSIFY_CLASSES: names, CLASSIFY_SCORES: scores}
+
+        return {"serving_default": serve, "classify": classify}
+
+    def evaluate_outputs(self, outputs, targets):
+        """Accuracy and log loss of `serving_default` outputs.
+
+        Args:
+            outputs: dict with `probabilities` `(examples, classes)`.
+            targets: sequence of label strings, one per example.
+        """
+        names = self.class_names
+        truth = np.array([names.index(str(t)) for t in targets])
+        probabilities = np.asarray(outputs["probabilities"], np.float64)
+        predicted = probabilities.argmax(axis=1)
+        true_probability = probabilities[np.arange(len(truth)), truth]
+        return {
+            "examples": len(truth),
+            "accuracy": float(np.mean(predicted == truth)),
+            "log_loss": float(-np.mean(np.log(true_probability + 1e-12))),
+        }
 
     def get_config(self):
         return {
@@ -82,8 +197,40 @@ class MultimodalClassifier(FunctionalModel):
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
+        config = cls._revive_preprocessor(config)
         config["backbone"] = keras.saving.deserialize_keras_object(
             config["backbone"]
         )
         return cls(**config)
+
+
+def _check_some_modality(features, modalities):
+    present = tf.stack([features[f"{m}_present"] for m in modalities], axis=1)
+    tf.debugging.Assert(
+        tf.reduce_all(tf.reduce_any(present, axis=1)),
+        [
+            "An example has every input empty ("
+            + ", ".join(modalities)
+            + "): an empty value means a missing modality, and at least one "
+            "is needed."
+        ],
+    )
+
+
+def parse_examples(serialized, modalities):
+    """Raw values per modality from serialized `tf.Example`s.
+
+    Each modality is a bytes feature (`video`: one value per frame); a
+    feature left out is an empty (missing) value.
+    """
+    spec = {
+        m: tf.io.FixedLenFeature([], tf.string, default_value="")
+        for m in modalities
+        if m != "video"
+    }
+    if "video" in modalities:
+        spec["video"] = tf.io.VarLenFeature(tf.string)
+    parsed = tf.io.parse_example(serialized, spec)
+    if "video" in parsed:
+        parsed["video"] = tf.sparse.to_dense(parsed["video"], default_value="")
+    return parsed

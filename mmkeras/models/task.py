@@ -1,0 +1,107 @@
+"""The Task contract: a fit-ready model that owns its preprocessing."""
+
+import keras
+
+from mmkeras.functional_model import FunctionalModel
+
+
+class Task(FunctionalModel):
+    """A functional model plus what it takes to train, save and serve it.
+
+    The contract every mmkeras task follows (keras-hub's Backbone /
+    Preprocessor / Task split):
+
+    - `preprocessor`: one layer from a record's raw values (bytes,
+      strings) to model inputs and, when the record has its targets, to
+      `(inputs, targets)`. `tf.data` maps it for training, and every
+      serving signature runs it, so training and serving see the same
+      inputs.
+    - `compile()` works with no arguments: "auto" picks the task's
+      optimizer, loss and metrics.
+    - `serving_signatures()` names the exported signatures: each a
+      `tf.function` of raw inputs returning float32 (and string/int)
+      outputs. Export asks the task; it knows no modality.
+    - `evaluate_outputs(outputs, targets)` turns a serving signature's
+      outputs into the task's metrics, so a local model and a served one
+      are measured the same way.
+    - One `.keras` file reloads the whole task: weights, preprocessor (and
+      with it the vocabulary and class names) and `metadata`, a JSON dict
+      such as the training configuration.
+
+    A task is built under its dtype policy (`dtype=`), so Keras adds loss
+    scaling under mixed_float16; its outputs are float32.
+
+    Args:
+        preprocessor: the task's preprocessing layer.
+        metadata: dict of JSON values kept with the saved task.
+        *args, **kwargs: the functional `keras.Model` arguments.
+    """
+
+    def __init__(self, *args, preprocessor=None, metadata=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.preprocessor = preprocessor
+        self.metadata = dict(metadata or {})
+
+    def default_optimizer(self):
+        return keras.optimizers.AdamW(learning_rate=1e-3, weight_decay=1e-4)
+
+    def default_loss(self):
+        raise NotImplementedError(
+            f"{type(self).__name__} has no default loss; pass loss=."
+        )
+
+    def default_metrics(self):
+        return []
+
+    def compile(self, optimizer="auto", loss="auto", metrics="auto", **kwargs):
+        """`keras.Model.compile`, where "auto" means the task's defaults."""
+        if optimizer == "auto":
+            optimizer = self.default_optimizer()
+        if loss == "auto":
+            loss = self.default_loss()
+        if metrics == "auto":
+            metrics = self.default_metrics()
+        super().compile(
+            optimizer=optimizer, loss=loss, metrics=metrics, **kwargs
+        )
+
+    def compile_from_config(self, config):
+        # Keras skips (with a warning) reviving the compile state of a
+        # model whose `compile` is overridden; ours takes the same
+        # arguments, so revive it as Keras would.
+        config = keras.saving.deserialize_keras_object(config)
+        self.compile(**config)
+        if self.built:
+            self.optimizer.build(self.trainable_variables)
+
+    def serving_signatures(self):
+        """dict of signature name to a `tf.function` of raw inputs."""
+        raise NotImplementedError(
+            f"{type(self).__name__} does not define serving signatures."
+        )
+
+    def evaluate_outputs(self, outputs, targets):
+        """dict of metric name to float, from `serving_default` outputs."""
+        raise NotImplementedError(
+            f"{type(self).__name__} does not define its evaluation."
+        )
+
+    def get_config(self):
+        config = super().get_config()
+        config["preprocessor"] = (
+            None
+            if self.preprocessor is None
+            else keras.saving.serialize_keras_object(self.preprocessor)
+        )
+        config["metadata"] = self.metadata
+        return config
+
+    @classmethod
+    def _revive_preprocessor(cls, config):
+        """Deserializes the preprocessor in a `from_config` config."""
+        config = dict(config)
+        if config.get("preprocessor") is not None:
+            config["preprocessor"] = keras.saving.deserialize_keras_object(
+                config["preprocessor"]
+            )
+        return config
