@@ -1,13 +1,29 @@
-"""The `mmkeras` command: demo data, training, export and prediction."""
+"""The `mmkeras` command: data, training, evaluation, export, prediction.
+
+A user's mistake (a bad manifest, a missing file, a bad flag value) is
+reported in one line and the command exits 1; `--debug` shows the
+traceback instead.
+"""
 
 import argparse
 import sys
+
+from mmkeras.quiet import import_tensorflow_quietly
+
+FUSIONS = ("attention", "weighted_sum", "concat", "gated", "cross_attention")
+MODALITIES = ("audio", "image", "text", "video")
+PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 
 
 def _make_demo_data(args):
     from mmkeras.data.synthetic import write_dataset
 
-    path = write_dataset(args.directory, args.examples, seed=args.seed)
+    path = write_dataset(
+        args.directory,
+        args.examples,
+        seed=args.seed,
+        modalities=tuple(args.modalities),
+    )
     print(f"Wrote {args.examples} examples; manifest: {path}")
 
 
@@ -18,69 +34,174 @@ def _train(args):
     config = TrainConfig(
         manifest=args.manifest,
         output_dir=args.output_dir,
+        task=args.task,
+        modalities=tuple(args.modalities) if args.modalities else None,
+        fusion=args.fusion,
+        hidden_dim=args.hidden_dim,
+        num_layers=args.num_layers,
+        num_heads=args.num_heads,
+        dropout=args.dropout,
+        image_size=args.image_size,
+        sequence_length=args.sequence_length,
+        sample_rate=args.sample_rate,
+        clip_seconds=args.clip_seconds,
+        num_frames=args.num_frames,
+        modality_dropout=args.modality_dropout,
+        augment=args.augment,
         epochs=args.epochs,
         batch_size=args.batch_size,
         learning_rate=args.learning_rate,
+        weight_decay=args.weight_decay,
+        early_stopping_patience=args.early_stopping,
         precision=args.precision,
         seed=args.seed,
         skip_bad_records=args.skip_bad_records,
+        verbose=args.verbose,
     )
     result = train(config)
-    print(f"Saved model and preprocessor to {result.output_dir}")
+    _print_skipped(result.skipped)
+    modalities = ", ".join(result.task.preprocessor.modalities)
+    print(f"Trained a {args.task} task on {modalities}.")
+    print(f"Saved it to {result.output_dir}/task.keras")
+
+
+def _print_skipped(skipped):
+    if not skipped:
+        return
+    print(f"Skipped {len(skipped)} bad records:")
+    for record in skipped:
+        print(f"  line {record.line}: {record.reason}")
+
+
+def _evaluate(args):
+    from mmkeras.training.evaluation import check_targets
+    from mmkeras.training.evaluation import evaluate
+    from mmkeras.training.trainer import load_source
+    from mmkeras.training.trainer import load_task
+
+    task = load_task(args.model)
+    source = load_source(
+        args.manifest, task.preprocessor.modalities, args.skip_bad_records
+    )
+    split = source.split(args.split)
+    if isinstance(split, list):
+        if not split:
+            raise ValueError(
+                f"{args.manifest} has no records with split '{args.split}'."
+            )
+        check_targets(task, split, args.manifest)
+    _print_skipped(getattr(source, "skipped", []))
+    if args.server:
+        metrics = _evaluate_served(args, task, split)
+        where = f"{args.model_name} at {args.server}"
+    else:
+        metrics = evaluate(task, split, args.batch_size)
+        where = args.model
+    print(f"{args.split} split, {where}:")
+    for name, value in metrics.items():
+        shown = f"{value:.4f}" if isinstance(value, float) else value
+        print(f"  {name}: {shown}")
+
+
+def _evaluate_served(args, task, split):
+    from mmkeras.remote import predict_raw
+    from mmkeras.training.evaluation import evaluate
+    from serving.client import PredictionClient
+
+    if not args.model_name:
+        raise ValueError("--server needs --model-name, the served model.")
+    with PredictionClient(args.server, timeout=args.timeout) as client:
+        return evaluate(
+            task,
+            split,
+            args.batch_size,
+            predict=lambda raw: predict_raw(client, args.model_name, raw),
+        )
 
 
 def _export(args):
-    from mmkeras.export.saved_model import export_classifier
-    from mmkeras.training.trainer import load_training_outputs
+    from mmkeras.export.saved_model import export_task
+    from mmkeras.training.trainer import load_task
 
-    classifier, preprocessor, _ = load_training_outputs(args.training_dir)
-    path = export_classifier(
-        classifier, preprocessor, args.base_path, args.model_name, args.version
-    )
+    task = load_task(args.training_dir)
+    path = export_task(task, args.base_path, args.model_name, args.version)
     print(f"Exported SavedModel to {path}")
 
 
 def _predict(args):
-    import grpc
-
+    from mmkeras.data.media import read_video_frames
     from mmkeras.remote import predict_raw
-    from mmkeras.remote import read_bytes
+    from mmkeras.remote import served_modalities
     from serving.client import PredictionClient
 
-    try:
-        image = read_bytes(args.image)
-    except OSError as error:
-        sys.exit(f"mmkeras predict: cannot read --image: {error}")
+    given = {
+        "image": args.image and _read(args.image, "--image"),
+        "text": args.text,
+        "audio": args.audio and _read(args.audio, "--audio"),
+        "video": args.video and read_video_frames(args.video),
+    }
+    if not any(given.values()):
+        raise ValueError(
+            "Give at least one of --image, --text, --audio, --video."
+        )
     with PredictionClient(args.server, timeout=args.timeout) as client:
-        try:
-            outputs = predict_raw(client, args.model, [image], [args.text])
-        except grpc.RpcError as error:
-            sys.exit(
-                f"mmkeras predict: {error.code().name} from {args.server}: "
-                f"{error.details()}"
+        modalities = served_modalities(client, args.model)
+        unused = [m for m in given if given[m] and m not in modalities]
+        if unused:
+            raise ValueError(
+                f"Model {args.model} does not read {', '.join(unused)}; it "
+                f"reads {', '.join(modalities)}."
             )
-    probabilities = outputs["probabilities"][0]
-    print(f"class_id: {int(outputs['class_ids'][0])}")
-    print("probabilities: " + " ".join(f"{p:.4f}" for p in probabilities))
+        raw = {
+            m: [given[m] or (b"" if m != "video" else [])] for m in modalities
+        }
+        outputs = predict_raw(client, args.model, raw)
+    _print_prediction(outputs, modalities)
+
+
+def _read(path, flag):
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as error:
+        raise ValueError(
+            f"cannot read {flag} {path}: {error.strerror}"
+        ) from None
+
+
+def _print_prediction(outputs, modalities):
+    class_id = int(outputs["class_ids"][0])
+    name = outputs["class_names"][0]
+    name = name.decode() if isinstance(name, bytes) else name
+    probability = outputs["probabilities"][0][class_id]
+    print(f"{name} (probability {probability:.3f})")
+    weights = outputs["modality_weights"][0]
     print(
-        "modality_weights (sorted modality order): "
-        + " ".join(f"{w:.4f}" for w in outputs["modality_weights"][0])
+        "modality weights: "
+        + ", ".join(
+            f"{m} {w:.2f}" for m, w in zip(modalities, weights, strict=True)
+        )
     )
 
 
-def _status(args):
-    import grpc
+def _pack(args):
+    from mmkeras.data.manifest import read_manifest
+    from mmkeras.data.packing import pack
 
+    manifest = read_manifest(
+        args.manifest,
+        on_error="skip" if args.skip_bad_records else "raise",
+    )
+    _print_skipped(manifest.skipped)
+    pack(manifest, args.output, num_shards=args.num_shards)
+    print(f"Packed {len(manifest.records)} records into {args.output}")
+
+
+def _status(args):
     from serving.client import PredictionClient
 
     with PredictionClient(args.server, timeout=args.timeout) as client:
-        try:
-            versions = client.status(args.model, version=args.version)
-        except grpc.RpcError as error:
-            sys.exit(
-                f"mmkeras status: {error.code().name} from {args.server}: "
-                f"{error.details()}"
-            )
+        versions = client.status(args.model, version=args.version)
     for entry in versions:
         line = f"{args.model} version {entry['version']}: {entry['state']}"
         if entry["error_code"]:
@@ -88,41 +209,119 @@ def _status(args):
         print(line)
 
 
+def _add_train_parser(commands):
+    train = commands.add_parser("train", help="train a task from a manifest")
+    train.add_argument("--manifest", required=True, help="JSONL or pack dir")
+    train.add_argument("--output-dir", required=True)
+    train.add_argument("--task", default="classify", choices=["classify"])
+    train.add_argument(
+        "--modalities",
+        nargs="+",
+        choices=MODALITIES,
+        help="default: every modality field in the manifest",
+    )
+    model = train.add_argument_group("model")
+    model.add_argument("--fusion", default="attention", choices=FUSIONS)
+    model.add_argument("--hidden-dim", type=int, default=64)
+    model.add_argument("--num-layers", type=int, default=1)
+    model.add_argument("--num-heads", type=int, default=2)
+    model.add_argument("--image-size", type=int, default=32)
+    model.add_argument("--sequence-length", type=int, default=24)
+    model.add_argument("--sample-rate", type=int, default=8000)
+    model.add_argument("--clip-seconds", type=float, default=1.0)
+    model.add_argument("--num-frames", type=int, default=8)
+    reg = train.add_argument_group("regularisation")
+    reg.add_argument("--dropout", type=float, default=0.1)
+    reg.add_argument("--modality-dropout", type=float, default=0.25)
+    reg.add_argument(
+        "--no-augment",
+        dest="augment",
+        action="store_false",
+        help="turn off random shifts, noise, gain and token drops",
+    )
+    reg.add_argument("--weight-decay", type=float, default=1e-4)
+    reg.add_argument(
+        "--early-stopping",
+        type=int,
+        default=0,
+        metavar="PATIENCE",
+        help="stop after PATIENCE epochs without a better val_loss",
+    )
+    fit = train.add_argument_group("optimisation")
+    fit.add_argument("--epochs", type=int, default=12)
+    fit.add_argument("--batch-size", type=int, default=32)
+    fit.add_argument("--learning-rate", type=float, default=3e-3)
+    fit.add_argument("--precision", default="auto", choices=PRECISIONS)
+    fit.add_argument("--seed", type=int, default=0)
+    train.add_argument(
+        "--skip-bad-records",
+        action="store_true",
+        help="skip (and list) bad manifest records instead of stopping",
+    )
+    train.add_argument(
+        "--verbose",
+        type=int,
+        choices=[0, 1, 2],
+        help="0 silent, 1 progress bar, 2 a line per epoch (default: 1 "
+        "on a terminal, else 2)",
+    )
+    train.set_defaults(run=_train)
+
+
+def _add_evaluate_parser(commands):
+    evaluate = commands.add_parser(
+        "evaluate", help="measure a trained task on a split"
+    )
+    evaluate.add_argument("--model", required=True, help="training dir")
+    evaluate.add_argument("--manifest", required=True)
+    evaluate.add_argument("--split", default="test")
+    evaluate.add_argument("--batch-size", type=int, default=64)
+    evaluate.add_argument(
+        "--server", help="HOST:PORT: measure the served model instead"
+    )
+    evaluate.add_argument("--model-name", help="the served model's name")
+    evaluate.add_argument("--timeout", type=float, default=60.0)
+    evaluate.add_argument("--skip-bad-records", action="store_true")
+    evaluate.set_defaults(run=_evaluate)
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="mmkeras", description="Multimodal Keras models, end to end."
     )
+    parser.add_argument(
+        "--debug", action="store_true", help="show tracebacks of errors"
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     data = commands.add_parser(
-        "make-demo-data", help="write the synthetic image-caption dataset"
+        "make-demo-data", help="write the synthetic multimodal dataset"
     )
     data.add_argument("directory")
     data.add_argument("--examples", type=int, default=1800)
     data.add_argument("--seed", type=int, default=0)
+    data.add_argument(
+        "--modalities",
+        nargs="+",
+        choices=MODALITIES,
+        default=["audio", "image", "text"],
+    )
     data.set_defaults(run=_make_demo_data)
 
-    train = commands.add_parser("train", help="train a classifier")
-    train.add_argument("--manifest", required=True)
-    train.add_argument("--output-dir", required=True)
-    train.add_argument("--epochs", type=int, default=12)
-    train.add_argument("--batch-size", type=int, default=32)
-    train.add_argument("--learning-rate", type=float, default=3e-3)
-    train.add_argument(
-        "--precision",
-        default="auto",
-        choices=["auto", "float32", "mixed_float16", "mixed_bfloat16"],
+    pack = commands.add_parser(
+        "pack", help="write a manifest's files as sharded TFRecords"
     )
-    train.add_argument("--seed", type=int, default=0)
-    train.add_argument(
-        "--skip-bad-records",
-        action="store_true",
-        help="skip (and report) bad manifest records instead of stopping",
-    )
-    train.set_defaults(run=_train)
+    pack.add_argument("--manifest", required=True)
+    pack.add_argument("--output", required=True)
+    pack.add_argument("--num-shards", type=int, default=None)
+    pack.add_argument("--skip-bad-records", action="store_true")
+    pack.set_defaults(run=_pack)
+
+    _add_train_parser(commands)
+    _add_evaluate_parser(commands)
 
     export = commands.add_parser(
-        "export", help="export a trained model for TF Serving"
+        "export", help="export a trained task for TF Serving"
     )
     export.add_argument("--training-dir", required=True)
     export.add_argument("--base-path", required=True)
@@ -131,12 +330,14 @@ def build_parser():
     export.set_defaults(run=_export)
 
     predict = commands.add_parser(
-        "predict", help="query a served model over gRPC"
+        "predict", help="query a served classifier over gRPC"
     )
     predict.add_argument("--server", required=True, help="HOST:PORT")
-    predict.add_argument("--model", required=True)
-    predict.add_argument("--image", required=True, help="PNG or JPEG file")
-    predict.add_argument("--text", required=True)
+    predict.add_argument("--model", required=True, help="served model name")
+    predict.add_argument("--image", help="an image file")
+    predict.add_argument("--text", help="a caption")
+    predict.add_argument("--audio", help="a WAV file")
+    predict.add_argument("--video", help="a clip, GIF or folder of frames")
     predict.add_argument("--timeout", type=float, default=30.0)
     predict.set_defaults(run=_predict)
 
@@ -153,7 +354,30 @@ def build_parser():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    args.run(args)
+    import_tensorflow_quietly()
+    import grpc
+    import tensorflow as tf
+
+    # A user's mistakes: bad values and files, data the graph rejects, and
+    # a server's refusal. Anything else is a bug and keeps its traceback.
+    user_errors = (ValueError, OSError, grpc.RpcError, tf.errors.OpError)
+    try:
+        args.run(args)
+    except user_errors as error:
+        if args.debug:
+            raise
+        sys.exit(f"mmkeras {args.command}: error: {_describe(error)}")
+
+
+def _describe(error):
+    import grpc
+    import tensorflow as tf
+
+    if isinstance(error, grpc.RpcError):
+        return f"{error.code().name}: {error.details()}"
+    if isinstance(error, tf.errors.OpError):
+        return error.message.splitlines()[0]
+    return str(error) or type(error).__name__
 
 
 if __name__ == "__main__":

@@ -1,63 +1,57 @@
-"""Querying a served image-text classifier with raw inputs over gRPC."""
+"""Querying a served mmkeras model with raw inputs over gRPC."""
 
 import numpy as np
 
-from mmkeras.export.saved_model import INPUT_IMAGE
-from mmkeras.export.saved_model import INPUT_TEXT
-from mmkeras.export.saved_model import OUTPUT_CLASS_IDS
-from mmkeras.export.saved_model import OUTPUT_MODALITY_WEIGHTS
-from mmkeras.export.saved_model import OUTPUT_PROBABILITIES
+from mmkeras.export.saved_model import SIGNATURE_NAME
 
 
-def read_bytes(path):
-    with open(path, "rb") as f:
-        return f.read()
-
-
-def predict_raw(client, model_name, images, texts):
-    """Sends encoded images and captions; returns the response arrays.
+def request_inputs(raw):
+    """numpy request tensors from a batch of raw values.
 
     Args:
-        client: a `serving.client.PredictionClient`.
-        model_name: str.
-        images: list of bytes (encoded PNG/JPEG).
-        texts: list of str.
+        raw: dict of modality to a sequence of raw values: bytes or str
+            per example, and for `video` a sequence of encoded frames per
+            example (clips of different lengths are padded with b"").
 
     Returns:
-        dict with `probabilities`, `class_ids` and `modality_weights`.
+        dict of modality to a numpy object array: `(batch,)`, or `(batch,
+        frames)` for video.
     """
-    if len(images) != len(texts):
-        raise ValueError(
-            f"Got {len(images)} images but {len(texts)} texts; they pair up."
-        )
-    return client.predict(
-        model_name,
-        {
-            INPUT_IMAGE: np.array(images, dtype=object),
-            INPUT_TEXT: np.array(texts, dtype=object),
-        },
-    )
+    inputs = {}
+    for modality, values in raw.items():
+        if modality == "video":
+            inputs[modality] = _pad_clips(values)
+        else:
+            inputs[modality] = np.array(
+                [_as_bytes(v) for v in values], dtype=object
+            )
+    return inputs
 
 
-def predict_records(client, model_name, records, batch_size=32):
-    """Predicts every manifest record through the server, in batches.
+def _pad_clips(clips):
+    clips = [[_as_bytes(frame) for frame in clip] for clip in clips]
+    width = max([len(clip) for clip in clips] + [1])
+    padded = np.full((len(clips), width), b"", dtype=object)
+    for row, clip in enumerate(clips):
+        padded[row, : len(clip)] = clip
+    return padded
 
-    Returns:
-        dict of numpy arrays concatenated over all records, in order.
+
+def _as_bytes(value):
+    if isinstance(value, str):
+        return value.encode("utf-8")
+    return bytes(value)
+
+
+def served_modalities(client, model_name):
+    """The raw inputs (modalities) of a served model's `serving_default`."""
+    signatures = client.metadata(model_name)
+    return sorted(signatures[SIGNATURE_NAME]["inputs"])
+
+
+def predict_raw(client, model_name, raw):
+    """Sends a batch of raw values; returns the response's numpy arrays.
+
+    Modalities the model reads but `raw` lacks are sent empty (missing).
     """
-    outputs = {
-        OUTPUT_PROBABILITIES: [],
-        OUTPUT_CLASS_IDS: [],
-        OUTPUT_MODALITY_WEIGHTS: [],
-    }
-    for start in range(0, len(records), batch_size):
-        batch = records[start : start + batch_size]
-        response = predict_raw(
-            client,
-            model_name,
-            [read_bytes(r["image"]) for r in batch],
-            [r["text"] for r in batch],
-        )
-        for key in outputs:
-            outputs[key].append(response[key])
-    return {k: np.concatenate(v) for k, v in outputs.items()}
+    return client.predict(model_name, request_inputs(raw))

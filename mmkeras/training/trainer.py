@@ -1,28 +1,29 @@
-"""Training a multimodal classifier from a manifest, in one call."""
+"""Training a task from a manifest (or a packed data set), in one call."""
 
 import dataclasses
 import json
 import logging
 import os
+import sys
 
 import keras
 
 from mmkeras.data.manifest import read_manifest
+from mmkeras.data.packing import is_packed
+from mmkeras.data.packing import open_packed
 from mmkeras.data.pipeline import make_dataset
-from mmkeras.models.presets import image_text_classifier
-from mmkeras.preprocessing.image_preprocessor import ImagePreprocessor
-from mmkeras.preprocessing.image_text_preprocessor import ImageTextPreprocessor
+from mmkeras.data.pipeline import raw_dataset
+from mmkeras.models.presets import multimodal_classifier
 from mmkeras.preprocessing.vocabulary import learn_vocabulary
-from mmkeras.preprocessing.vocabulary import save_vocabulary
-from mmkeras.preprocessing.word_piece_tokenizer import WordPieceTokenizer
+from mmkeras.training.augmentation import augment
 from mmkeras.training.precision import resolve_precision
 
 logger = logging.getLogger(__name__)
 
-MODEL_FILE = "model.keras"
-PREPROCESSOR_FILE = "preprocessor.json"
-CLASS_NAMES_FILE = "class_names.json"
-VOCABULARY_FILE = "vocabulary.txt"
+TASK_FILE = "task.keras"
+CONFIG_FILE = "config.json"
+TASKS = ("classify",)
+LABEL_FIELD = "label"
 
 
 @dataclasses.dataclass
@@ -30,157 +31,254 @@ class TrainConfig:
     """Everything `train` needs; flat, so a CLI maps onto it one to one.
 
     Args:
-        manifest: str. JSONL manifest with `image`, `text`, `label`,
-            `split` (`train` and `validation` records are used).
-        output_dir: str. Receives the model, preprocessor, vocabulary,
-            class names and the resumable backup.
-        epochs: int.
-        batch_size: int.
-        learning_rate: float. Peak of the cosine decay schedule.
-        image_size: int. Side of the square model input.
+        manifest: str. A JSONL manifest (records with modality fields, the
+            task's target field and `split`) or a directory written by
+            `mmkeras pack`. `train` records train; `validation` records
+            drive early stopping.
+        output_dir: str. Receives `task.keras`, `config.json` and the
+            resumable backup.
+        task: str. "classify".
+        modalities: tuple of str or None. None uses every modality field
+            found in the manifest.
+        fusion: "attention", "weighted_sum", "concat", "gated" or
+            "cross_attention".
+        hidden_dim, num_layers, num_heads, dropout: encoder sizes.
+        image_size: int. Side of the square model input (images, frames).
         sequence_length: int. Tokens per caption.
-        hidden_dim: int. Width of encoders and fusion.
+        sample_rate: int. Audio rate the model reads; WAVs are resampled.
+        clip_seconds: float. Audio length the model reads.
+        num_frames: int. Video frames sampled per clip.
+        modality_dropout: float. Rate at which training hides whole
+            modalities, so the model copes when one is missing or wrong.
+        augment: bool. Random shifts, noise, gain and token drops.
+        epochs, batch_size, learning_rate, weight_decay: optimisation.
+            The learning rate follows a cosine decay from its peak.
+        early_stopping_patience: int. Epochs without a better validation
+            loss before stopping (the best weights are kept); 0 disables.
         precision: "auto", "float32", "mixed_float16" or "mixed_bfloat16".
-        seed: int. Seeds weights and shuffling.
-        skip_bad_records: bool. Skip (and report) bad manifest records
+        seed: int. Seeds weights, shuffling and augmentation.
+        skip_bad_records: bool. Skip (and list) bad manifest records
             instead of stopping at the first one.
-        verbose: int. Keras progress output: 0 silent, 1 progress bar,
-            2 one line per epoch.
+        verbose: int or None. Keras progress output: 0 silent, 1 progress
+            bar, 2 one line per epoch; None picks 1 on a terminal, else 2.
     """
 
     manifest: str
     output_dir: str
+    task: str = "classify"
+    modalities: tuple = None
+    fusion: str = "attention"
+    hidden_dim: int = 64
+    num_layers: int = 1
+    num_heads: int = 2
+    dropout: float = 0.1
+    image_size: int = 32
+    sequence_length: int = 24
+    sample_rate: int = 8000
+    clip_seconds: float = 1.0
+    num_frames: int = 8
+    modality_dropout: float = 0.25
+    augment: bool = True
     epochs: int = 12
     batch_size: int = 32
     learning_rate: float = 3e-3
-    image_size: int = 32
-    sequence_length: int = 24
-    hidden_dim: int = 64
+    weight_decay: float = 1e-4
+    early_stopping_patience: int = 0
     precision: str = "auto"
     seed: int = 0
     skip_bad_records: bool = False
-    verbose: int = 1
+    verbose: int = None
 
 
 @dataclasses.dataclass
 class TrainResult:
-    classifier: keras.Model
-    preprocessor: ImageTextPreprocessor
-    class_names: list
+    task: keras.Model
     history: dict
     output_dir: str
+    skipped: list
 
 
-def build_preprocessor(captions, config):
-    vocabulary = learn_vocabulary(captions)
-    return ImageTextPreprocessor(
-        ImagePreprocessor((config.image_size, config.image_size)),
-        WordPieceTokenizer(vocabulary, config.sequence_length),
-        name="preprocessor",
+def load_source(path, modalities=None, skip_bad_records=False):
+    """A manifest or a packed data set, by what `path` is."""
+    if is_packed(path):
+        return open_packed(path)
+    return read_manifest(
+        path,
+        modalities=modalities,
+        target_fields=(LABEL_FIELD,),
+        on_error="skip" if skip_bad_records else "raise",
     )
 
 
 def train(config):
-    """Reads the manifest, learns the vocabulary, trains and saves.
+    """Reads the data, builds the task, trains it and saves it.
 
     Training resumes from `output_dir/backup` if an earlier run with the
     same output directory was interrupted, so finished epochs are never
-    lost.
+    lost. The task (with its preprocessor, vocabulary, class names and
+    this config) is saved as one file, `output_dir/task.keras`.
 
     Returns:
         A `TrainResult`.
     """
-    keras.utils.set_random_seed(config.seed)
-    manifest = read_manifest(
-        config.manifest, on_error="skip" if config.skip_bad_records else "raise"
-    )
-    train_records = manifest.split("train")
-    validation_records = manifest.split("validation")
-    if not train_records:
+    if config.task not in TASKS:
         raise ValueError(
-            f"{config.manifest} has no records with split 'train'."
+            f"task must be one of {TASKS}, received {config.task!r}."
         )
-    class_names = manifest.labels()
-    preprocessor = build_preprocessor(
-        [r["text"] for r in train_records], config
+    keras.utils.set_random_seed(config.seed)
+    source = load_source(
+        config.manifest, config.modalities, config.skip_bad_records
     )
-    policy = resolve_precision(config.precision)
-    logger.info("dtype policy: %s", policy)
-    classifier = image_text_classifier(
-        vocabulary_size=preprocessor.tokenizer.vocabulary_size,
-        num_classes=len(class_names),
-        image_size=(config.image_size, config.image_size),
-        sequence_length=config.sequence_length,
-        hidden_dim=config.hidden_dim,
-        dtype=policy,
-    )
-    train_data = make_dataset(
-        train_records,
-        preprocessor,
-        class_names,
-        config.batch_size,
-        shuffle=True,
-        seed=config.seed,
-    )
+    modalities = tuple(config.modalities or source.modalities)
+    train_split = _split(source, "train", config.manifest, required=True)
+    validation_split = _split(source, "validation", config.manifest)
+    task = build_classifier(config, source, train_split, modalities)
+    logger.info("dtype policy: %s", task.dtype_policy.name)
+    train_data = _dataset(task, train_split, modalities, config, training=True)
     validation_data = None
-    if validation_records:
-        validation_data = make_dataset(
-            validation_records, preprocessor, class_names, config.batch_size
+    if validation_split is not None:
+        validation_data = _dataset(
+            task, validation_split, modalities, config, training=False
         )
-    steps = config.epochs * -(-len(train_records) // config.batch_size)
-    classifier.compile(
+    steps = config.epochs * -(-_count(source, "train") // config.batch_size)
+    task.compile(
         optimizer=keras.optimizers.AdamW(
             keras.optimizers.schedules.CosineDecay(
                 config.learning_rate, decay_steps=steps, alpha=0.05
             ),
-            weight_decay=1e-4,
-        ),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=["accuracy"],
+            weight_decay=config.weight_decay,
+        )
     )
     os.makedirs(config.output_dir, exist_ok=True)
-    history = classifier.fit(
+    _write_config(config, modalities)
+    history = task.fit(
         train_data,
         validation_data=validation_data,
         epochs=config.epochs,
-        verbose=config.verbose,
-        shuffle=False,  # the dataset reshuffles itself every epoch
-        callbacks=[
-            keras.callbacks.BackupAndRestore(
-                os.path.join(config.output_dir, "backup")
-            )
-        ],
+        verbose=_verbosity(config.verbose),
+        callbacks=_callbacks(config, validation_data is not None),
     )
-    save_training_outputs(
-        config.output_dir, classifier, preprocessor, class_names
-    )
+    task.save(os.path.join(config.output_dir, TASK_FILE))
     return TrainResult(
-        classifier,
+        task, history.history, config.output_dir, _skipped(source)
+    )
+
+
+def build_classifier(config, source, train_split, modalities):
+    """The classification task for this config and data."""
+    vocabulary = None
+    if "text" in modalities:
+        vocabulary = learn_vocabulary(_captions(train_split))
+    return multimodal_classifier(
+        modalities,
+        source.labels(LABEL_FIELD),
+        vocabulary=vocabulary,
+        fusion=config.fusion,
+        hidden_dim=config.hidden_dim,
+        num_layers=config.num_layers,
+        num_heads=config.num_heads,
+        image_size=config.image_size,
+        sequence_length=config.sequence_length,
+        sample_rate=config.sample_rate,
+        clip_seconds=config.clip_seconds,
+        num_frames=config.num_frames,
+        dropout=config.dropout,
+        modality_dropout=config.modality_dropout,
+        dtype=resolve_precision(config.precision),
+        metadata={"train_config": _config_dict(config, modalities)},
+    )
+
+
+def load_task(output_dir):
+    """The task saved by `train` in `output_dir` (or a `.keras` path)."""
+    path = output_dir
+    if os.path.isdir(output_dir):
+        path = os.path.join(output_dir, TASK_FILE)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(
+            f"No trained task at {path}; run `mmkeras train` with "
+            f"--output-dir {output_dir} first."
+        )
+    return keras.saving.load_model(path)
+
+
+def _split(source, name, path, required=False):
+    """A split as `make_dataset` reads it, or None when it is empty."""
+    if _count(source, name):
+        return source.split(name)
+    if required:
+        raise ValueError(f"{path} has no records with split '{name}'.")
+    return None
+
+
+def _count(source, name):
+    if hasattr(source, "count"):  # a packed data set knows its sizes
+        return source.count(name)
+    return len(source.split(name))
+
+
+def _captions(split):
+    """The non-empty training captions, from any kind of source."""
+    texts = raw_dataset(split, ("text",), target_fields=())
+    return [t["text"].decode() for t in texts.as_numpy_iterator() if t["text"]]
+
+
+def _dataset(task, split, modalities, config, training):
+    preprocessor = task.preprocessor
+    if training and config.augment:
+        seed = config.seed
+
+        def preprocessor(raw):
+            features, targets = task.preprocessor(raw)
+            return augment(features, seed), targets
+
+    return make_dataset(
+        split,
         preprocessor,
-        class_names,
-        history.history,
-        config.output_dir,
+        config.batch_size,
+        modalities=modalities,
+        target_fields=(LABEL_FIELD,),
+        shuffle=training,
+        seed=config.seed,
+        max_video_frames=config.num_frames,
     )
 
 
-def save_training_outputs(output_dir, classifier, preprocessor, class_names):
-    """Writes the model, preprocessor config, vocabulary and class names."""
-    classifier.save(os.path.join(output_dir, MODEL_FILE))
-    with open(os.path.join(output_dir, PREPROCESSOR_FILE), "w") as f:
-        json.dump(keras.saving.serialize_keras_object(preprocessor), f)
-    with open(os.path.join(output_dir, CLASS_NAMES_FILE), "w") as f:
-        json.dump(class_names, f)
-    save_vocabulary(
-        preprocessor.tokenizer.vocabulary,
-        os.path.join(output_dir, VOCABULARY_FILE),
-    )
+def _callbacks(config, has_validation):
+    callbacks = [
+        keras.callbacks.BackupAndRestore(
+            os.path.join(config.output_dir, "backup")
+        )
+    ]
+    if config.early_stopping_patience and has_validation:
+        callbacks.append(
+            keras.callbacks.EarlyStopping(
+                monitor="val_loss",
+                patience=config.early_stopping_patience,
+                restore_best_weights=True,
+            )
+        )
+    return callbacks
 
 
-def load_training_outputs(output_dir):
-    """Returns `(classifier, preprocessor, class_names)` saved by `train`."""
-    classifier = keras.saving.load_model(os.path.join(output_dir, MODEL_FILE))
-    with open(os.path.join(output_dir, PREPROCESSOR_FILE)) as f:
-        preprocessor = keras.saving.deserialize_keras_object(json.load(f))
-    with open(os.path.join(output_dir, CLASS_NAMES_FILE)) as f:
-        class_names = json.load(f)
-    return classifier, preprocessor, class_names
+def _verbosity(verbose):
+    """Keras' progress bar on a terminal; one line per epoch in logs."""
+    if verbose is not None:
+        return verbose
+    return 1 if sys.stdout.isatty() else 2
+
+
+def _config_dict(config, modalities):
+    values = dataclasses.asdict(config)
+    values["modalities"] = list(modalities)
+    return values
+
+
+def _write_config(config, modalities):
+    path = os.path.join(config.output_dir, CONFIG_FILE)
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(_config_dict(config, modalities), f, indent=2)
+
+
+def _skipped(source):
+    return list(getattr(source, "skipped", []))
