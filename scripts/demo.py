@@ -1,27 +1,35 @@
-"""The main job: files -> training -> SavedModel -> gRPC server -> accuracy.
+"""The main job: files -> fused training and baselines -> SavedModel ->
+gRPC server -> held-out accuracy, compared with what a user could do
+instead.
 
 Run with `make demo`. Everything is generated here (no downloads); the
 artifacts stay in --workdir for inspection.
 """
 
 import argparse
-import logging
 import os
 import shutil
 import time
 
-import numpy as np
+from mmkeras.quiet import import_tensorflow_quietly
 
-from mmkeras.data.manifest import read_manifest
-from mmkeras.data.synthetic import write_dataset
-from mmkeras.export.saved_model import export_classifier
-from mmkeras.remote import predict_records
-from mmkeras.training.trainer import TrainConfig
-from mmkeras.training.trainer import train
-from serving.client import PredictionClient
-from serving.process import ModelServerProcess
+import_tensorflow_quietly()
+
+import numpy as np  # noqa: E402
+
+from mmkeras.data.manifest import read_manifest  # noqa: E402
+from mmkeras.data.synthetic import write_dataset  # noqa: E402
+from mmkeras.export.saved_model import export_task  # noqa: E402
+from mmkeras.remote import predict_raw  # noqa: E402
+from mmkeras.training import baselines  # noqa: E402
+from mmkeras.training.evaluation import predict_split  # noqa: E402
+from mmkeras.training.trainer import TrainConfig  # noqa: E402
+from mmkeras.training.trainer import train  # noqa: E402
+from serving.client import PredictionClient  # noqa: E402
+from serving.process import ModelServerProcess  # noqa: E402
 
 MODEL_NAME = "mmkeras_demo"
+MODALITIES = ("audio", "image", "text")
 
 
 def parse_args():
@@ -39,83 +47,138 @@ def step(message):
 
 def main():
     args = parse_args()
-    logging.basicConfig(level=logging.WARNING)
     started = time.monotonic()
     # The demo's working directory is its own: start from a clean slate.
     shutil.rmtree(args.workdir, ignore_errors=True)
     data_dir = os.path.join(args.workdir, "data")
-    training_dir = os.path.join(args.workdir, "training")
     base_path = os.path.join(args.workdir, "models")
 
-    step("1/4 Writing the synthetic image-caption dataset")
-    manifest_path = write_dataset(data_dir, args.examples, seed=args.seed)
+    step("1/5 Writing the synthetic dataset: images, captions, WAV audio")
+    manifest_path = write_dataset(
+        data_dir, args.examples, seed=args.seed, modalities=MODALITIES
+    )
     test_records = read_manifest(manifest_path).split("test")
-    print(f"{args.examples} examples, manifest {manifest_path}")
-
-    step("2/4 Training (image encoder + text encoder + AttentionFusion)")
-    result = train(
-        TrainConfig(
-            manifest=manifest_path,
-            output_dir=training_dir,
-            epochs=args.epochs,
-            seed=args.seed,
-        )
+    print(
+        f"{args.examples} examples; each modality is noisy, sometimes "
+        "missing, and captions sometimes contradict the label"
     )
 
-    step("3/4 Exporting a SavedModel in TF Serving's layout")
-    export_path = export_classifier(
-        result.classifier, result.preprocessor, base_path, MODEL_NAME
+    config = TrainConfig(
+        manifest=manifest_path,
+        output_dir=os.path.join(args.workdir, "training"),
+        epochs=args.epochs,
+        seed=args.seed,
+        early_stopping_patience=3,
+        verbose=0,
     )
+    step("2/5 Training the fused model (3 encoders + AttentionFusion)")
+    fused = _train_timed(config)
+
+    step("3/5 Training one model per modality, the same way (baselines)")
+    singles = {
+        m: _train_timed(baselines.single_modality_config(config, m))
+        for m in MODALITIES
+    }
+
+    step("4/5 Exporting the fused model and serving it")
+    export_path = export_task(fused, base_path, MODEL_NAME)
     print(f"SavedModel: {export_path}")
-
-    step(f"4/4 Serving it and sending {len(test_records)} held-out examples")
-    model_base_path = os.path.join(base_path, MODEL_NAME)
-    with ModelServerProcess(MODEL_NAME, model_base_path) as server:
+    with ModelServerProcess(
+        MODEL_NAME, os.path.join(base_path, MODEL_NAME)
+    ) as server:
         print(f"mmkeras-model-server listening on {server.address}")
         with PredictionClient(server.address, timeout=60) as client:
-            outputs = predict_records(client, MODEL_NAME, test_records)
+            served = _served_accuracies(client, fused, test_records)
     print("server stopped")
 
-    report(result, test_records, outputs)
-    print(
-        f"\nArtifacts: data {data_dir}, model {training_dir}, "
-        f"SavedModel {export_path}"
-    )
-    print(f"Wall time: {time.monotonic() - started:.0f} s")
+    step(f"5/5 Held-out accuracy ({len(test_records)} test examples)")
+    report(fused, singles, served, test_records)
+    print(f"\nWall time: {time.monotonic() - started:.0f} s")
 
 
-def report(result, records, outputs):
-    class_names = result.class_names
-    modalities = result.classifier.backbone.modality_names
-    truth = np.array([class_names.index(r["label"]) for r in records])
-    predicted = outputs["class_ids"]
-    weights = outputs["modality_weights"]
-    print(
-        "\nExample predictions (modality weights: "
-        + ", ".join(modalities)
-        + "):"
-    )
-    for i in range(min(5, len(records))):
-        name = class_names[predicted[i]]
-        mark = "ok" if predicted[i] == truth[i] else "WRONG"
-        shown = _format_weights(modalities, weights[i])
-        print(
-            f"  [{mark}] {os.path.basename(records[i]['image'])} "
-            f'"{records[i]["text"]}" -> {name} '
-            f"(p={outputs['probabilities'][i][predicted[i]]:.3f}; {shown})"
+def _train_timed(config):
+    started = time.monotonic()
+    task = train(config).task
+    modalities = "+".join(config.modalities or MODALITIES)
+    print(f"  {modalities}: {time.monotonic() - started:.0f} s")
+    return task
+
+
+def _served_accuracies(client, fused, records):
+    """Fused probabilities over gRPC, whole and with each modality removed."""
+
+    def predict(raw):
+        return predict_raw(client, MODEL_NAME, raw)
+
+    results = {}
+    for removed in (None,) + MODALITIES:
+        without = (removed,) if removed else ()
+        outputs, targets, answered = predict_split(
+            fused, records, predict=predict, without=without
         )
-    mean_weights = _format_weights(modalities, weights.mean(axis=0))
-    print(f"Mean modality weights: {mean_weights}")
-    accuracy = float(np.mean(predicted == truth))
-    print(
-        f"\nHeld-out accuracy over gRPC: {accuracy:.4f} "
-        f"({int(np.sum(predicted == truth))}/{len(records)})"
+        results[removed] = (outputs, targets, answered)
+    return results
+
+
+def report(fused, singles, served, records):
+    names = fused.class_names
+    outputs, targets, answered = served[None]
+    fused_p = baselines.all_probabilities(outputs, answered, len(names))
+    rows = [("fused model, over gRPC", fused_p, targets)]
+    for removed in MODALITIES:
+        outputs, removed_targets, answered = served[removed]
+        probabilities = baselines.all_probabilities(
+            outputs, answered, len(names)
+        )
+        rows.append((f"fused, {removed} removed", probabilities, targets))
+    single_p, single_answered = {}, {}
+    for modality, task in singles.items():
+        outputs, _, answered = predict_split(task, records)
+        single_p[modality] = baselines.all_probabilities(
+            outputs, answered, len(names)
+        )
+        single_answered[modality] = answered
+        rows.append((f"{modality} alone", single_p[modality], targets))
+    late = baselines.late_fusion(
+        list(single_p.values()), list(single_answered.values())
     )
+    rows.append(("late fusion (mean of the single models)", late, targets))
+    for label, probabilities, row_targets in rows:
+        value = baselines.accuracy(probabilities, row_targets, names)
+        print(f"  {label:<42} {value:.4f}")
+    print(f"  {'chance':<42} {1 / len(names):.4f}")
+    print(
+        "  (a single model facing an example without its modality guesses "
+        "uniformly; late fusion averages the models that can answer)"
+    )
+    _report_conditions(records, names, fused_p, single_p, late, targets)
 
 
-def _format_weights(modalities, weights):
-    pairs = zip(modalities, weights, strict=True)
-    return " ".join(f"{m}={w:.2f}" for m, w in pairs)
+def _report_conditions(records, names, fused_p, single_p, late, targets):
+    """Accuracy on the examples where one modality lies or is missing."""
+    conditions = [r.get("conditions") or {} for r in records]
+    cases = [
+        ("caption contradicts the label", "text", "contradicting"),
+        ("caption names no class", "text", "neutral"),
+        ("image degraded", "image", "degraded"),
+        ("image missing", "image", "missing"),
+    ]
+    print("\nBy condition (fused / best single / late fusion):")
+    for label, modality, value in cases:
+        rows = np.array([c.get(modality) == value for c in conditions])
+        if not rows.any():
+            continue
+        chosen = [t for t, keep in zip(targets, rows, strict=True) if keep]
+        fused = baselines.accuracy(fused_p[rows], chosen, names)
+        best = max(
+            baselines.accuracy(p[rows], chosen, names)
+            for p in single_p.values()
+        )
+        late_value = baselines.accuracy(late[rows], chosen, names)
+        print(
+            f"  {label:<32} ({rows.sum():3d}) {fused:.3f} / {best:.3f} / "
+            f"{late_value:.3f}"
+        )
 
 
 if __name__ == "__main__":

@@ -39,7 +39,7 @@ def learn_vocabulary(texts, max_size=4096, min_count=1):
 
     Example:
     >>> learn_vocabulary(["a red circle", "a blue square"])[:4]
-    ['[PAD]', '[UNK]', 'a', 'blue']
+    ['[PAD]', '[UNK]', 'blue', 'circle']
     """
     word_counts = collections.Counter()
     for text in texts:
