@@ -3,11 +3,18 @@
 A model lives under a base path with one SavedModel per version:
 
     <model_base_path>/1/saved_model.pb
-    <model_base_path>/2/saved_model.pb
+    <model_base_path>/00000002/saved_model.pb
 
-Only subdirectories whose names are all digits are versions. Anything else
-is ignored, in particular the temporary directories an atomic export writes
-before renaming them into place (e.g. `.tmp-3`).
+A subdirectory is a version when its name reads as a 64-bit integer the
+way TensorFlow Serving reads it (absl::SimpleAtoi: ASCII digits with an
+optional sign and surrounding whitespace), so `00000002/` is version 2 and
+is loaded from `00000002/`. Anything else is ignored, in particular the
+temporary directories an atomic export writes before renaming them into
+place (e.g. `.tmp-3`). When two names read as the same number (`123/` and
+`00000123/`), the one that sorts last as a string is used, which is the
+unpadded one, as in TensorFlow Serving (its sorted directory listing keeps
+the last); the others are reported by `find_versions`. A loaded version is
+not reloaded because another directory now claims its number.
 
 A SavedModel is run in a TensorFlow Session (`session_servable`), as
 TensorFlow Serving runs it. With `prefer_tflite=True` a version directory
@@ -18,6 +25,7 @@ SavedModel is used.
 
 import dataclasses
 import os
+import re
 from typing import Any
 
 from tensorflow.core.protobuf import meta_graph_pb2
@@ -30,6 +38,10 @@ from serving.server.session_servable import DEFAULT_TAGS
 from serving.server.session_servable import SessionOptions
 
 SAVED_MODEL_FILENAME = "saved_model.pb"
+_VERSION_NAME = re.compile(r"[+-]?[0-9]+")
+# absl::ascii_isspace, which SimpleAtoi strips around the number.
+_ASCII_SPACE = " \t\n\v\f\r"
+_INT64_RANGE = range(-(2**63), 2**63)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,7 +50,8 @@ class Servable:
 
     Args:
         name: str. The model name clients ask for.
-        version: int. The version number (the directory name).
+        version: int. The version number (its directory name read as a
+            number: `00000123/` is version 123).
         path: str. The version's SavedModel directory.
         signatures: dict[str, SessionSignature | TfliteSignature]. What
             requests run, by signature key.
@@ -57,8 +70,37 @@ class Servable:
     runtime: Any = dataclasses.field(repr=False)
 
 
-def find_versions(model_base_path):
-    """Lists the version numbers under a model base path, ascending.
+@dataclasses.dataclass(frozen=True)
+class VersionDirectories:
+    """The version directories under a base path.
+
+    Args:
+        by_version: dict[int, str]. The directory name each version is
+            loaded from.
+        ignored: tuple[str, ...]. Names that read as a version another
+            directory already provides, sorted.
+    """
+
+    by_version: dict
+    ignored: tuple = ()
+
+
+def parse_version(name):
+    """The version a directory name stands for, or None if it is none.
+
+    Follows absl::SimpleAtoi, which TensorFlow Serving uses: ASCII digits
+    with an optional sign, surrounding ASCII whitespace allowed, within
+    int64. (str.isdigit would accept "²", which int() rejects.)
+    """
+    text = name.strip(_ASCII_SPACE)
+    if not _VERSION_NAME.fullmatch(text):
+        return None
+    number = int(text)
+    return number if number in _INT64_RANGE else None
+
+
+def find_version_directories(model_base_path):
+    """Maps each version under a base path to the directory holding it.
 
     Raises:
         FileNotFoundError: if the base path is not a directory.
@@ -69,11 +111,44 @@ def find_versions(model_base_path):
             "directory. Pass --model_base_path=DIR where DIR contains one "
             "numbered subdirectory per version (e.g. DIR/1/saved_model.pb)."
         )
-    versions = []
-    for entry in os.scandir(model_base_path):
-        if entry.is_dir() and entry.name.isdigit():
-            versions.append(int(entry.name))
-    return sorted(versions)
+    by_version, ignored = {}, []
+    # Sorted, so that the name sorting last wins: "123" over "00000123".
+    names = sorted(
+        entry.name for entry in os.scandir(model_base_path) if entry.is_dir()
+    )
+    for name in names:
+        version = parse_version(name)
+        if version is None:
+            continue
+        if version in by_version:
+            ignored.append(by_version[version])
+        by_version[version] = name
+    return VersionDirectories(by_version, tuple(sorted(ignored)))
+
+
+def find_versions(model_base_path):
+    """Lists the version numbers under a model base path, ascending.
+
+    Raises:
+        FileNotFoundError: if the base path is not a directory.
+    """
+    return sorted(find_version_directories(model_base_path).by_version)
+
+
+def version_path(model_base_path, version):
+    """The directory version `version` is loaded from.
+
+    Raises:
+        FileNotFoundError: if no directory under the base path names it.
+    """
+    directories = find_version_directories(model_base_path).by_version
+    if version not in directories:
+        raise FileNotFoundError(
+            f"Version {version} not found under base path "
+            f"{model_base_path!r}: no subdirectory is named {version} "
+            "(zero-padded names such as 00000123 count too)."
+        )
+    return os.path.join(model_base_path, directories[version])
 
 
 def load_servable(
@@ -83,7 +158,8 @@ def load_servable(
     prefer_tflite=False,
     session_options=None,
 ):
-    """Loads one version of a model from `<model_base_path>/<version>`.
+    """Loads one version of a model from the directory naming it under
+    `model_base_path` (`<version>/`, or a zero-padded name).
 
     Args:
         name: str. The model name.
@@ -93,7 +169,7 @@ def load_servable(
         session_options: SessionOptions | None. Threading of a SavedModel's
             session; None: the defaults.
     """
-    path = os.path.join(model_base_path, str(version))
+    path = version_path(model_base_path, version)
     tflite_path = os.path.join(path, tflite_servable.TFLITE_FILENAME)
     if prefer_tflite and os.path.isfile(tflite_path):
         return _load_tflite(name, version, path, tflite_path)

@@ -96,6 +96,7 @@ class ServerCore:
         self._lock = threading.Lock()
         self._config = messages.ModelServerConfig()
         self._failed = {}
+        self._ignored_directories = {}
 
     @property
     def config(self):
@@ -148,7 +149,7 @@ class ServerCore:
         return problems
 
     def _sync_model(self, model):
-        on_disk = loader.find_versions(model.base_path)
+        on_disk = self._find_versions(model)
         aspired = version_policy.aspired_versions(
             model.model_version_policy, on_disk
         )
@@ -167,6 +168,23 @@ class ServerCore:
                 "subdirectories such as "
                 f"{model.base_path.rstrip('/')}/1."
             )
+
+    def _find_versions(self, model):
+        directories = loader.find_version_directories(model.base_path)
+        # Warned once per change, not on every poll.
+        if directories.ignored != self._ignored_directories.get(model.name):
+            self._ignored_directories[model.name] = directories.ignored
+            for name in directories.ignored:
+                version = loader.parse_version(name)
+                logger.warning(
+                    "Duplicate version directories detected. Version %d of "
+                    "model %s will be loaded from %s, %s will be ignored.",
+                    version,
+                    model.name,
+                    directories.by_version[version],
+                    name,
+                )
+        return sorted(directories.by_version)
 
     def _load(self, model, version):
         name = model.name
@@ -235,6 +253,7 @@ class ServerCore:
             self.manager.unload(name, servable.version)
         self.manager.set_labels(name, {})
         self._failed.pop(name, None)
+        self._ignored_directories.pop(name, None)
 
     def _checked_labels(self, new_config):
         labels = {}

@@ -1,0 +1,219 @@
+"""SavedModels exported the ways TF Serving's users export them, served
+over real gRPC and REST the way TF Serving serves them.
+
+- `half_plus_two`: a TF1 graph written by SavedModelBuilder into the
+  zero-padded version directory 00000123 (as in TF Serving's own test
+  data): x is parsed from tf.Examples and recorded as (-1, 1), y = a*x + 2;
+  signatures serving_default (predict x -> y), regress_x_to_y and
+  classify_x_to_y (both on the tf.Examples).
+"""
+
+import logging
+
+import grpc
+import numpy as np
+import pytest
+import requests
+import tensorflow as tf
+from tensorflow_serving.apis import get_model_status_pb2
+from tensorflow_serving.apis import model_service_pb2_grpc
+from tensorflow_serving.apis import predict_pb2
+from tensorflow_serving.apis import prediction_service_pb2_grpc
+
+from serving import tensors
+from serving.server import grpc_server
+from serving.server import loader
+from serving.server.config import messages
+from serving.server.config.text_proto import parse_text_proto
+from serving.server.manager import ModelManager
+from serving.server.prediction_service import PredictionService
+from serving.server.rest import RestServer
+from serving.server.server_core import LoadOptions
+from serving.server.server_core import ServerCore
+
+FAST = LoadOptions(max_num_load_retries=0, load_retry_interval_seconds=0.01)
+AVAILABLE = get_model_status_pb2.ModelVersionStatus.State.Value("AVAILABLE")
+
+
+def export_half_plus_two(path, a=0.5):
+    """Writes TF Serving's half_plus_two as a TF1 user exports it."""
+    graph = tf.Graph()
+    with graph.as_default():
+        examples = tf.compat.v1.placeholder(tf.string, [None], "tf_example")
+        features = tf.io.parse_example(
+            examples, {"x": tf.io.FixedLenFeature([1], tf.float32)}
+        )
+        x = tf.identity(features["x"], name="x")
+        slope = tf.compat.v1.Variable(a, name="a")
+        y = tf.add(slope * x, 2.0, name="y")
+        utils = tf.compat.v1.saved_model.signature_def_utils
+        signature_def_map = {
+            "serving_default": utils.predict_signature_def({"x": x}, {"y": y}),
+            "regress_x_to_y": utils.regression_signature_def(examples, y),
+            "classify_x_to_y": utils.classification_signature_def(
+                examples, None, y
+            ),
+        }
+        with tf.compat.v1.Session(graph=graph) as session:
+            session.run(tf.compat.v1.global_variables_initializer())
+            builder = tf.compat.v1.saved_model.Builder(str(path))
+            builder.add_meta_graph_and_variables(
+                session, ["serve"], signature_def_map=signature_def_map
+            )
+            builder.save()
+
+
+@pytest.fixture(scope="module")
+def exports(tmp_path_factory):
+    """The base paths of the models above, by name."""
+    root = tmp_path_factory.mktemp("exports")
+    export_half_plus_two(root / "half_plus_two" / "00000123")
+    return {"half_plus_two": root / "half_plus_two"}
+
+
+def _model_server_config(base_paths):
+    entries = "".join(
+        f'config {{ name: "{name}" base_path: "{path}" '
+        'model_platform: "tensorflow" }'
+        for name, path in sorted(base_paths.items())
+    )
+    return parse_text_proto(
+        f"model_config_list {{ {entries} }}",
+        messages.ModelServerConfig,
+        "test",
+    )
+
+
+class Served:
+    """The models of `exports`, behind one gRPC and one REST port."""
+
+    def __init__(self, core, grpc_address, rest_url):
+        self.core = core
+        self.channel = grpc.insecure_channel(grpc_address)
+        self.predictions = prediction_service_pb2_grpc.PredictionServiceStub(
+            self.channel
+        )
+        self.models = model_service_pb2_grpc.ModelServiceStub(self.channel)
+        self.rest_url = rest_url
+        self.http = requests.Session()
+
+    def rest(self, method, path, body=None):
+        """(HTTP status, parsed JSON) of a REST call."""
+        response = self.http.request(
+            method, self.rest_url + path, json=body, timeout=30
+        )
+        return response.status_code, response.json()
+
+
+@pytest.fixture(scope="module")
+def served(exports):
+    core = ServerCore(ModelManager(), FAST)
+    core.reload_config(_model_server_config(exports))
+    service = PredictionService(core.manager)
+    server, port = grpc_server.start_grpc_server(
+        core.manager,
+        0,
+        grpc_server.GrpcServerOptions(host="127.0.0.1"),
+        core=core,
+        prediction_service=service,
+    )
+    rest = RestServer(
+        core.manager,
+        0,
+        host="127.0.0.1",
+        predictor=service.predictor.predict,
+    )
+    rest_port = rest.start()
+    served = Served(core, f"127.0.0.1:{port}", f"http://127.0.0.1:{rest_port}")
+    yield served
+    served.http.close()
+    served.channel.close()
+    rest.stop(grace_seconds=1)
+    server.stop(grace=None)
+    service.close()
+
+
+def _predict_request(model_name, inputs, signature_name=""):
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = model_name
+    request.model_spec.signature_name = signature_name
+    for name, value in inputs.items():
+        request.inputs[name].CopyFrom(tensors.to_tensor_proto(value))
+    return request
+
+
+def _outputs(response):
+    return {
+        name: tensors.to_ndarray(proto)
+        for name, proto in response.outputs.items()
+    }
+
+
+# 1. Zero-padded version directories.
+
+
+def test_zero_padded_directory_is_served_as_its_number(served):
+    request = get_model_status_pb2.GetModelStatusRequest()
+    request.model_spec.name = "half_plus_two"
+
+    (status,) = served.models.GetModelStatus(request).model_version_status
+    rest_status, rest_body = served.rest("GET", "/v1/models/half_plus_two")
+
+    assert (status.version, status.state) == (123, AVAILABLE)
+    assert rest_status == 200
+    assert rest_body["model_version_status"][0]["version"] == "123"
+    assert rest_body["model_version_status"][0]["state"] == "AVAILABLE"
+
+
+def test_zero_padded_version_answers_by_its_number(served):
+    request = _predict_request(
+        "half_plus_two", {"x": np.array([[1.0]], np.float32)}
+    )
+    request.model_spec.version.value = 123
+
+    response = served.predictions.Predict(request)
+    status, body = served.rest(
+        "POST",
+        "/v1/models/half_plus_two/versions/123:predict",
+        {"instances": [[4.0]]},
+    )
+
+    assert response.model_spec.version.value == 123
+    np.testing.assert_allclose(_outputs(response)["y"], [[2.5]])
+    assert (status, body) == (200, {"predictions": [[4.0]]})
+
+
+def test_plain_directory_wins_over_a_padded_one_for_the_same_version(
+    tmp_path, caplog
+):
+    base_path = tmp_path / "half_plus_two"
+    export_half_plus_two(base_path / "00000123", a=0.5)
+    export_half_plus_two(base_path / "123", a=3.0)
+    core = ServerCore(ModelManager(), FAST)
+    config = _model_server_config({"half_plus_two": base_path})
+
+    with caplog.at_level(logging.WARNING, "serving.server.server_core"):
+        core.reload_config(config)
+        core.poll()
+
+    (servable,) = core.manager.versions("half_plus_two")
+    assert servable.version == 123
+    assert servable.path == str(base_path / "123")
+    y = servable.signatures["serving_default"](x=[[1.0]])["y"]
+    np.testing.assert_allclose(y, [[5.0]])  # a = 3: loaded from 123/
+    warnings = [r.getMessage() for r in caplog.records if "Duplicate" in r.msg]
+    assert warnings == [
+        "Duplicate version directories detected. Version 123 of model "
+        "half_plus_two will be loaded from 123, 00000123 will be ignored."
+    ]
+
+
+def test_versions_read_like_tf_serving_reads_directory_names(tmp_path):
+    for name in ("007", "12", "+3", "-4", "²", "1e3", "0x10", "9" * 20, "a1"):
+        (tmp_path / name).mkdir()
+
+    directories = loader.find_version_directories(str(tmp_path))
+
+    assert directories.by_version == {7: "007", 12: "12", 3: "+3", -4: "-4"}
+    assert loader.parse_version(" 42\t") == 42
+    assert loader.parse_version(str(2**63)) is None
