@@ -1,13 +1,17 @@
 """Checks a request's input tensors against a signature and decodes them.
 
-Everything a client can get wrong is reported before the model runs, so a
-bad request never reaches TensorFlow: the set of input names (TensorFlow
-Serving's messages), each TensorProto on its own (`validation`: dtype,
-shape, value counts, size caps), then each tensor's dtype and shape
-against the signature's TensorSpec.
-"""
+What would make decoding unsafe is reported before anything is decoded:
+the set of input names (TensorFlow Serving's messages), each TensorProto
+on its own (`validation`: dtype, shape, value counts, size caps), then
+each tensor's dtype against the signature's.
 
-import tensorflow as tf
+The shape a SignatureDef records for an input is not checked. As in
+TensorFlow Serving, it is advisory: the graph decides, so TensorFlow
+Serving's `half_plus_two`, recorded as (-1, 1), answers a request of
+shape (3,), and a shape the graph cannot take fails inside it with
+TensorFlow's own INVALID_ARGUMENT. The recorded shape still decides which
+requests may be merged into one batch (`fits_shape`).
+"""
 
 from serving import tensors
 from serving.server import errors
@@ -69,11 +73,6 @@ def _decode_input(signature_name, alias, spec, proto):
             f"{where} expects dtype {spec.dtype.name}, but the request sent "
             f"{tensors.dtype_name(proto.dtype)}."
         )
-    if not _shape_fits(spec.shape, proto.tensor_shape):
-        raise errors.invalid_argument(
-            f"{where} expects shape {spec.shape}, but the request sent shape "
-            f"{tf.TensorShape(proto.tensor_shape)}."
-        )
     try:
         return tensors.to_ndarray(proto)
     except ValueError as error:
@@ -82,17 +81,16 @@ def _decode_input(signature_name, alias, spec, proto):
         ) from error
 
 
-def _shape_fits(expected, tensor_shape):
-    """Whether a (validated, known-rank) TensorShapeProto fits a TensorShape.
+def fits_shape(expected, shape):
+    """Whether an array shape (a tuple) fits a signature's TensorShape.
 
     Plain comparisons: building a TensorShape per request costs more.
     """
     if expected.rank is None:
         return True
-    dims = tensor_shape.dim
-    return len(dims) == expected.rank and all(
-        size is None or size == dim.size
-        for size, dim in zip(expected.as_list(), dims, strict=True)
+    return len(shape) == expected.rank and all(
+        size is None or size == actual
+        for size, actual in zip(expected.as_list(), shape, strict=True)
     )
 
 

@@ -58,11 +58,20 @@ class Call:
         return (id(self.servable), self.signature_name, self.output_names)
 
     def can_batch(self):
-        """Whether every input's dim 0 is free, so rows can be merged."""
-        specs = self.signature.input_specs.values()
+        """Whether rows can be merged: every input's dim 0 is free and
+        every input has the shape the signature records, so that a request
+        the graph rejects cannot fail the requests batched with it."""
+        specs = self.signature.input_specs
         return (
             bool(self.feeds)
-            and all(spec.shape.rank and spec.shape[0] is None for spec in specs)
+            and all(
+                spec.shape.rank and spec.shape[0] is None
+                for spec in specs.values()
+            )
+            and all(
+                inputs.fits_shape(specs[name].shape, array.shape)
+                for name, array in self.feeds.items()
+            )
             and Batcher.can_batch(self.feeds)
         )
 

@@ -163,22 +163,19 @@ def test_wrong_dtype_names_tensor_and_both_dtypes(
         )
 
 
-def test_wrong_rank_names_tensor_and_both_shapes(
-    prediction_client, model_name, expect_rpc_error
+def test_shape_other_than_the_signature_records_runs_in_the_graph(
+    prediction_client, model_name
 ):
-    with expect_rpc_error(
-        INVALID, 'Input "x"', "expects shape (None, 2)", "sent shape (2,)"
-    ):
-        prediction_client.predict(model_name, {"text": TEXT, "x": X[0]})
+    # The signature records x as (None, 2); like TF Serving, the graph
+    # (x * version) decides, and it takes a vector or three columns.
+    outputs = prediction_client.predict(
+        model_name, {"text": ["abc"], "x": np.ones((1, 3), np.float32)}
+    )
+    vector = prediction_client.predict(model_name, {"text": TEXT, "x": X[0]})
 
-
-def test_incompatible_dimension_is_invalid_argument(
-    prediction_client, model_name, expect_rpc_error
-):
-    with expect_rpc_error(INVALID, 'Input "x"', "sent shape (1, 3)"):
-        prediction_client.predict(
-            model_name, {"text": ["a"], "x": np.ones((1, 3), np.float32)}
-        )
+    np.testing.assert_allclose(outputs["y"], [[2.0, 2.0, 2.0]])
+    np.testing.assert_allclose(vector["y"], X[0] * 2)
+    np.testing.assert_array_equal(vector["length"], [1, 6])
 
 
 def test_corrupt_tensor_content_is_invalid_argument(

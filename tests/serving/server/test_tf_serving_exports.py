@@ -6,11 +6,14 @@ over real gRPC and REST the way TF Serving serves them.
   data): x is parsed from tf.Examples and recorded as (-1, 1), y = a*x + 2;
   signatures serving_default (predict x -> y), regress_x_to_y and
   classify_x_to_y (both on the tf.Examples).
+- `keras_dense`: a Keras model saved by `model.export`, one Dense unit
+  computing y = 0.5 * x + 2 on x of shape (None, 1).
 """
 
 import logging
 
 import grpc
+import keras
 import numpy as np
 import pytest
 import requests
@@ -63,12 +66,25 @@ def export_half_plus_two(path, a=0.5):
             builder.save()
 
 
+def export_keras_dense(path):
+    """A Keras user's export of y = 0.5 * x + 2."""
+    x = keras.Input((1,), name="x")
+    dense = keras.layers.Dense(1, name="y")
+    model = keras.Model(x, dense(x))
+    dense.set_weights([np.array([[0.5]]), np.array([2.0])])
+    model.export(str(path), verbose=False)
+
+
 @pytest.fixture(scope="module")
 def exports(tmp_path_factory):
     """The base paths of the models above, by name."""
     root = tmp_path_factory.mktemp("exports")
     export_half_plus_two(root / "half_plus_two" / "00000123")
-    return {"half_plus_two": root / "half_plus_two"}
+    export_keras_dense(root / "keras_dense" / "1")
+    return {
+        "half_plus_two": root / "half_plus_two",
+        "keras_dense": root / "keras_dense",
+    }
 
 
 def _model_server_config(base_paths):
@@ -217,3 +233,65 @@ def test_versions_read_like_tf_serving_reads_directory_names(tmp_path):
     assert directories.by_version == {7: "007", 12: "12", 3: "+3", -4: "-4"}
     assert loader.parse_version(" 42\t") == 42
     assert loader.parse_version(str(2**63)) is None
+
+
+# 2. Request shapes: the SignatureDef's shape is advisory.
+
+
+@pytest.mark.parametrize(
+    "x, expected",
+    [([1.0], [2.5]), ([1.0, 2.0, 5.0], [2.5, 3.0, 4.5])],
+)
+def test_shape_recorded_as_minus_one_by_one_takes_a_vector(served, x, expected):
+    response = served.predictions.Predict(
+        _predict_request("half_plus_two", {"x": np.array(x, np.float32)})
+    )
+    status, body = served.rest(
+        "POST", "/v1/models/half_plus_two:predict", {"instances": x}
+    )
+
+    np.testing.assert_allclose(_outputs(response)["y"], expected)
+    assert (status, body) == (200, {"predictions": expected})
+
+
+def test_any_rank_the_graph_takes_is_answered(served):
+    request = _predict_request(
+        "half_plus_two", {"x": np.array([[[1.0]], [[2.0]]], np.float32)}
+    )
+
+    response = served.predictions.Predict(request)
+
+    np.testing.assert_allclose(_outputs(response)["y"], [[[2.5]], [[3.0]]])
+
+
+def test_shape_the_graph_cannot_take_fails_in_the_graph(served):
+    # The Keras Dense layer is a MatMul: a vector is not a matrix.
+    request = _predict_request(
+        "keras_dense", {"x": np.array([1.0, 2.0], np.float32)}
+    )
+
+    with pytest.raises(grpc.RpcError) as raised:
+        served.predictions.Predict(request)
+    status, body = served.rest(
+        "POST", "/v1/models/keras_dense:predict", {"inputs": {"x": [1.0]}}
+    )
+
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "In[0] is not a matrix" in raised.value.details()
+    assert status == 400
+    assert "In[0] is not a matrix" in body["error"]
+
+
+def test_keras_export_answers_the_shape_it_records(served):
+    request = _predict_request(
+        "keras_dense", {"x": np.array([[1.0], [4.0]], np.float32)}
+    )
+
+    response = served.predictions.Predict(request)
+    status, body = served.rest(
+        "POST", "/v1/models/keras_dense:predict", {"instances": [[2.0]]}
+    )
+
+    # model.export names the output output_0.
+    np.testing.assert_allclose(_outputs(response)["output_0"], [[2.5], [4.0]])
+    assert (status, body) == (200, {"predictions": [[3.0]]})
