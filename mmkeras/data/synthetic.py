@@ -131,6 +131,12 @@ def plan_dataset(num_examples, seed=0, modalities=("audio", "image", "text")):
 
     Returns:
         A list of dicts with `label`, `split` and `conditions`.
+
+    Example:
+
+    >>> plan = plan_dataset(18, seed=0, modalities=("text",))
+    >>> len(plan), sorted(plan[0]), sorted(plan[0]["conditions"])
+    (18, ['conditions', 'label', 'split'], ['text'])
     """
     modalities = _check_modalities(modalities)
     if num_examples < 3 * len(LABELS):
@@ -190,6 +196,17 @@ def write_dataset(
 
     Returns:
         str, the path of `manifest.jsonl`.
+
+    Example:
+
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as directory:
+    ...     path = write_dataset(directory, 18, image_size=16)
+    ...     records = [json.loads(line) for line in open(path)]
+    >>> len(records), sorted({r["split"] for r in records})
+    (18, ['test', 'train', 'validation'])
+    >>> sorted(records[0]["conditions"])
+    ['audio', 'image', 'text']
     """
     if image_size < 8 or num_frames < 1 or clip_seconds <= 0:
         raise ValueError(
