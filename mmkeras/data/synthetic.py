@@ -218,6 +218,7 @@ def write_dataset(
             f"sample_rate must be at least 2000 Hz, received {sample_rate}."
         )
     plan = plan_dataset(num_examples, seed, modalities)
+    os.makedirs(directory, exist_ok=True)
     folders = {"audio": "audio", "image": "images", "video": "video"}
     for modality in set(folders) & set(plan[0]["conditions"]):
         os.makedirs(os.path.join(directory, folders[modality]), exist_ok=True)

@@ -217,6 +217,11 @@ def test_a_subset_of_modalities_writes_only_those(tmp_path):
     for record in _records(manifest_path):
         assert sorted(record["conditions"]) == ["audio", "text"]
         assert "image" not in record and "video" not in record
+    manifest_path = synthetic.write_dataset(
+        tmp_path / "new" / "text", 18, seed=0, modalities=("text",)
+    )
+    assert os.listdir(tmp_path / "new" / "text") == ["manifest.jsonl"]
+    assert all("text" in r for r in _records(manifest_path))
 
 
 def test_bad_arguments_say_what_was_expected(tmp_path):
