@@ -1,8 +1,9 @@
 """Reading a config file written in protobuf text format.
 
-TensorFlow Serving answers a bad file with "Invalid protobuf file: 'PATH'"
-and nothing else; this says the same and adds text_format's line:column
-and reason, so the broken line can be found without guessing.
+TensorFlow Serving's protobuf parser logs "Error parsing text-format
+tensorflow.serving.ModelServerConfig: LINE:COLUMN: REASON" and the server
+then fails with "Invalid protobuf file: 'PATH'"; operators' scripts look
+for both phrases, so the error raised here carries both, in one message.
 """
 
 from google.protobuf import text_format
@@ -20,8 +21,8 @@ def read_text_proto(path, message_class):
 
     Raises:
         OSError: if the file cannot be read (the message names it).
-        ValueError: if the text does not parse, naming the file, the message
-            type and text_format's "line:column : reason".
+        ValueError: if the text does not parse: "Invalid protobuf file:
+            'PATH': Error parsing text-format TYPE: LINE:COLUMN: REASON".
     """
     with open(path, encoding="utf-8") as config_file:
         text = config_file.read()
@@ -33,7 +34,18 @@ def parse_text_proto(text, message_class, source):
     try:
         return text_format.Parse(text, message_class())
     except text_format.ParseError as error:
+        name = message_class.DESCRIPTOR.full_name
         raise ValueError(
-            f"Invalid protobuf file: {source!r} is not a valid text-format "
-            f"{message_class.DESCRIPTOR.full_name}: {error}"
+            f"Invalid protobuf file: {source!r}: Error parsing text-format "
+            f"{name}: {_position_and_reason(error)}"
         ) from error
+
+
+def _position_and_reason(error):
+    """ "LINE:COLUMN: REASON", as protobuf's C++ parser prints it (Python's
+    writes "LINE:COLUMN : REASON")."""
+    text = str(error)
+    if error.GetLine() is None:
+        return text
+    reason = text.split(" : ", 1)[-1]
+    return f"{error.GetLine()}:{error.GetColumn()}: {reason}"

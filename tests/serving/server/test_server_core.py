@@ -318,4 +318,7 @@ def test_unreadable_config_file_is_logged_and_skipped(tmp_path, caplog):
         assert not reload_config_file(_core(), str(config_file))
 
     assert "Failed to read ModelServerConfig file" in caplog.text
-    assert "1:21" in caplog.text
+    assert (
+        "Error parsing text-format tensorflow.serving.ModelServerConfig: 1:21"
+        in caplog.text
+    )
