@@ -7,6 +7,7 @@ from mmkeras.data.manifest import Record
 from mmkeras.data.manifest import SkippedRecord
 from mmkeras.data.manifest import read_manifest
 from mmkeras.data.pipeline import make_dataset
+from mmkeras.data.pipeline import raw_dataset
 
 __all__ = [
     "MODALITIES",
@@ -15,5 +16,6 @@ __all__ = [
     "Record",
     "SkippedRecord",
     "make_dataset",
+    "raw_dataset",
     "read_manifest",
 ]

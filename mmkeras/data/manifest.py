@@ -187,7 +187,7 @@ def read_manifest(
     lines = _parse_lines(path)
     if modalities is None:
         modalities = _present_modalities(lines, path)
-    modalities = _check_modalities(modalities)
+    modalities = check_modalities(modalities)
     checker = _RecordChecker(
         os.path.dirname(os.path.abspath(path)), modalities, target_fields
     )
@@ -261,7 +261,8 @@ def _present_modalities(lines, path):
     return tuple(sorted(present))
 
 
-def _check_modalities(modalities):
+def check_modalities(modalities):
+    """Sorted tuple of distinct modality names; ValueError if unknown."""
     if isinstance(modalities, str):
         modalities = (modalities,)
     unknown = sorted(set(modalities) - set(MODALITIES))
