@@ -6,6 +6,11 @@ from mmkeras.data.manifest import ManifestError
 from mmkeras.data.manifest import Record
 from mmkeras.data.manifest import SkippedRecord
 from mmkeras.data.manifest import read_manifest
+from mmkeras.data.packing import PackedDataset
+from mmkeras.data.packing import PackedSplit
+from mmkeras.data.packing import is_packed
+from mmkeras.data.packing import open_packed
+from mmkeras.data.packing import pack
 from mmkeras.data.pipeline import make_dataset
 from mmkeras.data.pipeline import raw_dataset
 
@@ -13,9 +18,14 @@ __all__ = [
     "MODALITIES",
     "Manifest",
     "ManifestError",
+    "PackedDataset",
+    "PackedSplit",
     "Record",
     "SkippedRecord",
+    "is_packed",
     "make_dataset",
+    "open_packed",
+    "pack",
     "raw_dataset",
     "read_manifest",
 ]
