@@ -20,18 +20,22 @@ from serving.server.limits import DEFAULT_LIMITS
 
 
 def decode_inputs(
-    signature_name, input_specs, request_inputs, limits=DEFAULT_LIMITS
+    signature_name, signature, request_inputs, limits=DEFAULT_LIMITS
 ):
     """Validates and decodes the `inputs` map of a PredictRequest.
 
+    An input the signature gives a default value (SignatureDef.defaults)
+    may be left out; the signature feeds its default when it runs.
+
     Args:
         signature_name: str. Named in error messages.
-        input_specs: dict[str, tf.TensorSpec]. The signature's inputs.
+        signature: SessionSignature | TfliteSignature. Its `input_specs`,
+            `feed_names` and `defaults` describe the inputs.
         request_inputs: Mapping[str, TensorProto]. The request's inputs.
         limits: RequestLimits. Size caps checked before decoding.
 
     Returns:
-        dict[str, np.ndarray], one array per signature input, with the
+        dict[str, np.ndarray], one array per input sent, with the
         signature's dtype (strings as object arrays of bytes).
 
     Raises:
@@ -39,30 +43,45 @@ def decode_inputs(
             signature or is malformed, RESOURCE_EXHAUSTED for one above
             the limits.
     """
-    _check_input_names(input_specs, request_inputs)
+    _check_input_names(signature, request_inputs)
     validation.check_tensors(request_inputs, limits)
+    specs = signature.input_specs
     return {
-        alias: _decode_input(signature_name, alias, spec, request_inputs[alias])
-        for alias, spec in sorted(input_specs.items())
+        alias: _decode_input(signature_name, alias, specs[alias], proto)
+        for alias, proto in sorted(request_inputs.items())
     }
 
 
-def _check_input_names(input_specs, request_inputs):
-    expected = set(input_specs)
+def _check_input_names(signature, request_inputs):
+    """TensorFlow Serving's checks and messages (predict_util.cc, then
+    SavedModel's GetInputValues), in its order."""
+    expected = set(signature.input_specs)
     sent = set(request_inputs)
-    if len(sent) != len(expected):
+    defaults = set(signature.defaults)
+    if len(sent) > len(expected) or (
+        len(sent) < len(expected) and not defaults
+    ):
         raise errors.invalid_argument(
             f"input size does not match signature: {len(sent)}!="
             f"{len(expected)} len({_join(sent)}) != len({_join(expected)}). "
             f"Sent extra: {_join(sent - expected)}. "
             f"Missing but required: {_join(expected - sent)}."
         )
-    unexpected = sent - expected
-    if unexpected:
+    missing = sorted(expected - sent - defaults)
+    if missing:
+        alias = missing[0]
         raise errors.invalid_argument(
-            "input tensor alias not found in signature: "
-            f"{min(unexpected)}. Inputs expected to be in the set "
-            f"{_join(expected)}."
+            f"Signature input alias: {alias}(feed name: "
+            f"{signature.feed_names[alias]}) not found in request and no "
+            "default value provided. Inputs expected to be in the request "
+            f"{_join(sent)}, or default input alias set: "
+            f"{','.join(sorted(defaults))}"
+        )
+    if sent - expected:
+        raise errors.invalid_argument(
+            "Inputs contains invalid name. Used request inputs: "
+            f"{','.join(sorted(sent & expected))}, request input: "
+            f"{','.join(sorted(sent))}"
         )
 
 

@@ -39,7 +39,9 @@ class Call:
         servable: Servable. The version that answers.
         signature_name: str. The resolved signature key.
         signature: SessionSignature | TfliteSignature. What runs.
-        feeds: dict[str, np.ndarray]. Decoded inputs.
+        feeds: dict[str, np.ndarray]. Decoded inputs (without the
+            defaults of those left out: the signature adds them, so that
+            they are not merged into batches).
         output_names: tuple[str, ...]. Outputs to return, in order.
     """
 
@@ -65,11 +67,9 @@ class Call:
         return (
             bool(self.feeds)
             and all(
-                spec.shape.rank and spec.shape[0] is None
-                for spec in specs.values()
-            )
-            and all(
-                inputs.fits_shape(specs[name].shape, array.shape)
+                specs[name].shape.rank
+                and specs[name].shape[0] is None
+                and inputs.fits_shape(specs[name].shape, array.shape)
                 for name, array in self.feeds.items()
             )
             and Batcher.can_batch(self.feeds)
@@ -103,7 +103,7 @@ def prepare(manager, request, limits=DEFAULT_LIMITS):
     signature_name = request.model_spec.signature_name or DEFAULT_SIGNATURE
     signature = _find_signature(servable, signature_name)
     feeds = inputs.decode_inputs(
-        signature_name, signature.input_specs, request.inputs, limits
+        signature_name, signature, request.inputs, limits
     )
     output_names = _select_outputs(signature, request.output_filter)
     return Call(servable, signature_name, signature, feeds, output_names)

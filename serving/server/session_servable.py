@@ -69,19 +69,25 @@ class SessionSignature:
     Attributes:
         input_specs: dict[str, tf.TensorSpec]. The inputs by alias.
         output_specs: dict[str, tf.TensorSpec]. The outputs by alias.
+        feed_names: dict[str, str]. The graph tensor each input feeds.
+        defaults: dict[str, np.ndarray]. The values fed for inputs a call
+            leaves out (SignatureDef.defaults, which a TF2 signature gets
+            from its function's default arguments).
     """
 
     def __init__(self, session, signature_def):
         self._input_aliases = tuple(sorted(signature_def.inputs))
-        self._input_names = [
-            signature_def.inputs[alias].name for alias in self._input_aliases
-        ]
+        self.feed_names = {
+            alias: signature_def.inputs[alias].name
+            for alias in self._input_aliases
+        }
         self._output_aliases = tuple(sorted(signature_def.outputs))
         self.input_specs = _tensor_specs(signature_def.inputs)
         self.output_specs = _tensor_specs(signature_def.outputs)
+        self.defaults = _defaults(signature_def)
         self._run_all = _make_callable(
             session,
-            feeds=self._input_names,
+            feeds=list(self.feed_names.values()),
             fetches=[
                 signature_def.outputs[alias].name
                 for alias in self._output_aliases
@@ -94,7 +100,8 @@ class SessionSignature:
         Args:
             inputs: dict[str, np.ndarray]. One array per input alias, with
                 exactly the input's dtype (strings as object arrays of
-                bytes): nothing is converted here.
+                bytes): nothing is converted here. Inputs with a default
+                may be left out.
             output_aliases: tuple[str, ...]. The outputs to return.
 
         Returns:
@@ -104,7 +111,10 @@ class SessionSignature:
             tf.errors.OpError: if the model fails on these inputs.
         """
         values = self._run_all(
-            *(inputs[alias] for alias in self._input_aliases)
+            *(
+                inputs[alias] if alias in inputs else self.defaults[alias]
+                for alias in self._input_aliases
+            )
         )
         outputs = dict(zip(self._output_aliases, values, strict=True))
         return {alias: outputs[alias] for alias in output_aliases}
@@ -112,7 +122,7 @@ class SessionSignature:
     def __call__(self, **inputs):
         """Runs the graph for every output; inputs by keyword, converted
         to the inputs' dtypes."""
-        missing = set(self._input_aliases) - set(inputs)
+        missing = set(self._input_aliases) - set(inputs) - set(self.defaults)
         if missing:
             raise TypeError(f"Missing inputs: {sorted(missing)}")
         arrays = {
@@ -171,6 +181,15 @@ def _tensor_specs(tensor_infos):
             tf.TensorShape(info.tensor_shape), tf.as_dtype(info.dtype), alias
         )
         for alias, info in tensor_infos.items()
+    }
+
+
+def _defaults(signature_def):
+    # Read once at load: the model's own constants, not a client's input.
+    return {
+        alias: tf.make_ndarray(proto)
+        for alias, proto in signature_def.defaults.items()
+        if alias in signature_def.inputs
     }
 
 

@@ -36,6 +36,12 @@ class TfliteSignature:
         self._lock = lock
         self.input_specs = _tensor_specs(runner.get_input_details())
         self.output_specs = _tensor_specs(runner.get_output_details())
+        self.feed_names = {
+            name: detail["name"]
+            for name, detail in runner.get_input_details().items()
+        }
+        # A TFLite model has no default input values.
+        self.defaults = {}
 
     def run(self, inputs, output_aliases):
         """Runs the model; returns the outputs in `output_aliases`."""

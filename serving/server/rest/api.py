@@ -164,8 +164,10 @@ class RestApi:
         route.fill(request.model_spec)
         request.model_spec.signature_name = json_inputs.signature_name(document)
         reply.signature_name = request.model_spec.signature_name
-        input_dtypes = self._input_dtypes(request.model_spec)
-        layout, arrays = json_inputs.decode_inputs(document, input_dtypes)
+        input_dtypes, defaults = self._inputs(request.model_spec)
+        layout, arrays = json_inputs.decode_inputs(
+            document, input_dtypes, defaults
+        )
         for name, array in arrays.items():
             request.inputs[name].CopyFrom(tensors.to_tensor_proto(array))
         response = self._predictor(request, deadline)
@@ -200,9 +202,12 @@ class RestApi:
         reply.signature_name = request.model_spec.signature_name
         request.input.CopyFrom(json_examples.decode_input(document, route.verb))
 
-    def _input_dtypes(self, model_spec):
-        # The signature's declared dtypes decide how JSON numbers convert,
-        # so `1` feeds a float input; one manager lookup and a dict get.
+    def _inputs(self, model_spec):
+        """(dtype by input name, names of inputs with a default value).
+
+        The signature's declared dtypes decide how JSON numbers convert,
+        so `1` feeds a float input; one manager lookup and a dict get.
+        """
         servable = self._manager.resolve(model_spec)
         name = model_spec.signature_name or DEFAULT_SIGNATURE
         signature_def = servable.signature_defs.get(name)
@@ -214,10 +219,11 @@ class RestApi:
             raise errors.invalid_argument(
                 f"Failed to get input map for signature: {name}"
             )
-        return {
+        dtypes = {
             alias: tf.as_dtype(info.dtype)
             for alias, info in sorted(signature_def.inputs.items())
         }
+        return dtypes, frozenset(signature_def.defaults) & set(dtypes)
 
     def _status(self, route, body, reply, deadline):
         request = get_model_status_pb2.GetModelStatusRequest()

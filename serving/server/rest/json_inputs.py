@@ -9,6 +9,10 @@ of two layouts:
 - columnar ("inputs"): the value of the only input, or an object mapping
   each input name to its whole (batched) value.
 
+An input the signature gives a default value may be left out of the
+object (or of every instance's object); when only one input has none, a
+plain value feeds that one.
+
 Each value is converted to the dtype the signature declares, so `1` feeds
 a float input as 1.0. As in TensorFlow Serving, a float input rejects
 integers it cannot hold exactly (beyond 2**24 for float32), an integer or
@@ -78,16 +82,17 @@ def signature_name(document):
     return name
 
 
-def decode_inputs(document, input_dtypes):
+def decode_inputs(document, input_dtypes, defaults=frozenset()):
     """Converts a predict body's inputs to arrays of the signature's dtypes.
 
     Args:
         document: dict. The parsed body.
         input_dtypes: dict[str, tf.DType]. The signature's inputs.
+        defaults: frozenset[str]. Inputs that may be left out.
 
     Returns:
         (layout, dict[str, np.ndarray]): ROW or COLUMNAR (which decides the
-        response format) and one array per signature input.
+        response format) and one array per input sent.
 
     Raises:
         ServingError: INVALID_ARGUMENT for a body that does not match the
@@ -99,17 +104,37 @@ def decode_inputs(document, input_dtypes):
             f"JSON Value: {quote(document)} Not formatted correctly "
             "expecting only one of 'inputs' or 'instances' keys to exist"
         )
+    inputs = _Inputs(input_dtypes, defaults)
     if has_rows:
-        values = _columns_from_rows(document, input_dtypes)
+        values = _columns_from_rows(document, inputs)
     elif INPUTS_KEY in document:
-        values = _columns(document[INPUTS_KEY], input_dtypes)
+        values = _columns(document[INPUTS_KEY], inputs)
     else:
         raise errors.invalid_argument("Missing 'inputs' or 'instances' key")
     arrays = {
-        name: to_array(name, values[name], dtype)
-        for name, dtype in input_dtypes.items()
+        name: to_array(name, value, input_dtypes[name])
+        for name, value in values.items()
     }
     return (ROW if has_rows else COLUMNAR), arrays
+
+
+class _Inputs:
+    """A signature's inputs: their dtypes and which ones may be left out."""
+
+    def __init__(self, dtypes, defaults):
+        self.dtypes = dtypes
+        self.required = sorted(set(dtypes) - defaults)
+
+    def plain_value_name(self):
+        """The input a plain (unnamed) value feeds, or None if ambiguous."""
+        if len(self.dtypes) == 1:
+            return next(iter(self.dtypes))
+        if len(self.required) == 1:
+            return self.required[0]
+        return None
+
+    def accepts_names(self, names):
+        return set(self.required) <= names <= self.dtypes.keys()
 
 
 def to_array(name, value, dtype):
@@ -155,7 +180,7 @@ def _is_named(value):
     return isinstance(value, dict) and not is_b64(value)
 
 
-def _columns_from_rows(document, input_dtypes):
+def _columns_from_rows(document, inputs):
     instances = document[INSTANCES_KEY]
     if not isinstance(instances, list):
         raise errors.invalid_argument(
@@ -167,43 +192,52 @@ def _columns_from_rows(document, input_dtypes):
             f"JSON Value: {quote(document)} No values in 'instances' array"
         )
     if not _is_named(instances[0]):
-        if len(input_dtypes) > 1:
+        name = inputs.plain_value_name()
+        if name is None:
             raise errors.invalid_argument(
                 "instances is a plain list, but expecting list of objects as "
                 "multiple input tensors required as per tensorinfo_map"
             )
-        return {next(iter(input_dtypes)): instances}
-    columns = {name: [] for name in input_dtypes}
+        return {name: instances}
+    names = instances[0].keys()
+    if not inputs.accepts_names(names):
+        raise _instance_keys_error(0, instances[0], inputs)
+    columns = {name: [] for name in sorted(names)}
     for index, instance in enumerate(instances):
         if not _is_named(instance):
             raise errors.invalid_argument(
                 f"Expecting object but got list at item {index} of input list"
             )
-        if instance.keys() != columns.keys():
-            raise errors.invalid_argument(
-                f"Failed to process element: {index} of 'instances' list. "
-                f"JSON object: {quote(instance)} keys must be equal to: "
-                f"{','.join(sorted(columns))}"
-            )
+        if instance.keys() != names:
+            raise _instance_keys_error(index, instance, inputs)
         for name, value in instance.items():
             columns[name].append(value)
     return columns
 
 
-def _columns(inputs, input_dtypes):
-    if not _is_named(inputs):
-        if len(input_dtypes) > 1:
+def _instance_keys_error(index, instance, inputs):
+    return errors.invalid_argument(
+        f"Failed to process element: {index} of 'instances' list. "
+        f"JSON object: {quote(instance)} keys must be equal to: "
+        f"{','.join(sorted(inputs.dtypes))}"
+    )
+
+
+def _columns(value, inputs):
+    if not _is_named(value):
+        name = inputs.plain_value_name()
+        if name is None:
             raise errors.invalid_argument(
                 "inputs is a plain value/list, but expecting an object as "
                 "multiple input tensors required as per tensorinfo_map"
             )
-        return {next(iter(input_dtypes)): inputs}
-    for name in input_dtypes:
-        if name not in inputs:
+        return {name: value}
+    for name in inputs.required:
+        if name not in value:
             raise errors.invalid_argument(
                 f"Missing named input: {name} in 'inputs' object."
             )
-    return inputs
+    return {name: value[name] for name in inputs.dtypes if name in value}
 
 
 def _check_numbers(value, array, dtype, target):

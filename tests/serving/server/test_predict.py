@@ -142,10 +142,12 @@ def test_extra_input_is_named(prediction_client, model_name, expect_rpc_error):
 def test_misnamed_input_is_named_with_the_expected_set(
     prediction_client, model_name, expect_rpc_error
 ):
+    # TF Serving's message since SignatureDef defaults (2.14).
     with expect_rpc_error(
         INVALID,
-        "input tensor alias not found in signature: words. "
-        "Inputs expected to be in the set {text,x}.",
+        "Signature input alias: text(feed name: serving_default_text:0) not "
+        "found in request and no default value provided. Inputs expected to "
+        "be in the request {words,x}, or default input alias set: ",
     ):
         prediction_client.predict(model_name, {"words": TEXT, "x": X})
 

@@ -8,6 +8,11 @@ over real gRPC and REST the way TF Serving serves them.
   classify_x_to_y (both on the tf.Examples).
 - `keras_dense`: a Keras model saved by `model.export`, one Dense unit
   computing y = 0.5 * x + 2 on x of shape (None, 1).
+- `scaler`: a TF2 `tf.saved_model.save` with several signatures:
+  serving_default(x, scale=3.0) -> y = x * scale, where scale has a
+  default value; and, on serialized tf.Examples with a float feature x,
+  regress -> outputs = 2 * x and classify -> classes ["pos", "neg"] with
+  scores [x, -x]. Each has its own input tensor, as TF2 exports do.
 """
 
 import logging
@@ -75,15 +80,56 @@ def export_keras_dense(path):
     model.export(str(path), verbose=False)
 
 
+# A tensor: TF2 records a signature default only for tensor defaults.
+DEFAULT_SCALE = tf.constant(3.0)
+
+
+class _Scaler(tf.Module):
+    @tf.function(
+        input_signature=[
+            tf.TensorSpec([None], tf.float32),
+            tf.TensorSpec([], tf.float32),
+        ]
+    )
+    def scale(self, x, scale=DEFAULT_SCALE):
+        return {"y": x * scale}
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
+    def regress(self, inputs):
+        return {"outputs": 2.0 * _parse_x(inputs)}
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
+    def classify(self, inputs):
+        x = _parse_x(inputs)
+        classes = tf.tile([["pos", "neg"]], [tf.shape(x)[0], 1])
+        return {"classes": classes, "scores": tf.stack([x, -x], axis=1)}
+
+
+def _parse_x(serialized):
+    features = {"x": tf.io.FixedLenFeature([], tf.float32)}
+    return tf.io.parse_example(serialized, features)["x"]
+
+
+def export_scaler(path):
+    """A TF2 user's export with several signatures, one with a default."""
+    module = _Scaler()
+    signatures = {
+        "serving_default": module.scale,
+        "regress": module.regress,
+        "classify": module.classify,
+    }
+    tf.saved_model.save(module, str(path), signatures=signatures)
+
+
 @pytest.fixture(scope="module")
 def exports(tmp_path_factory):
     """The base paths of the models above, by name."""
     root = tmp_path_factory.mktemp("exports")
     export_half_plus_two(root / "half_plus_two" / "00000123")
     export_keras_dense(root / "keras_dense" / "1")
+    export_scaler(root / "scaler" / "1")
     return {
-        "half_plus_two": root / "half_plus_two",
-        "keras_dense": root / "keras_dense",
+        name: root / name for name in ("half_plus_two", "keras_dense", "scaler")
     }
 
 
@@ -295,3 +341,54 @@ def test_keras_export_answers_the_shape_it_records(served):
     # model.export names the output output_0.
     np.testing.assert_allclose(_outputs(response)["output_0"], [[2.5], [4.0]])
     assert (status, body) == (200, {"predictions": [[3.0]]})
+
+
+# 3. Signature defaults.
+
+
+def test_input_with_a_default_may_be_left_out_over_grpc(served):
+    x = np.array([1.0, 2.0], np.float32)
+
+    defaulted = served.predictions.Predict(_predict_request("scaler", {"x": x}))
+    given = served.predictions.Predict(
+        _predict_request("scaler", {"x": x, "scale": np.float32(10.0)})
+    )
+
+    np.testing.assert_allclose(_outputs(defaulted)["y"], [3.0, 6.0])
+    np.testing.assert_allclose(_outputs(given)["y"], [10.0, 20.0])
+
+
+@pytest.mark.parametrize(
+    "body, expected",
+    [
+        ({"instances": [1.0, 2.0]}, {"predictions": [3.0, 6.0]}),
+        ({"instances": [{"x": 1.0}, {"x": 2.0}]}, {"predictions": [3.0, 6.0]}),
+        ({"inputs": {"x": [1.0]}}, {"outputs": [3.0]}),
+        ({"inputs": {"x": [1.0], "scale": 10}}, {"outputs": [10.0]}),
+    ],
+)
+def test_input_with_a_default_may_be_left_out_over_rest(served, body, expected):
+    status, answer = served.rest("POST", "/v1/models/scaler:predict", body)
+
+    assert (status, answer) == (200, expected)
+
+
+def test_input_without_a_default_is_still_required(served):
+    request = _predict_request("scaler", {"scale": np.float32(2.0)})
+
+    with pytest.raises(grpc.RpcError) as raised:
+        served.predictions.Predict(request)
+    status, body = served.rest(
+        "POST", "/v1/models/scaler:predict", {"inputs": {"scale": 2.0}}
+    )
+
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert raised.value.details() == (
+        "Signature input alias: x(feed name: serving_default_x:0) not found "
+        "in request and no default value provided. Inputs expected to be in "
+        "the request {scale}, or default input alias set: scale"
+    )
+    assert (status, body) == (
+        400,
+        {"error": "Missing named input: x in 'inputs' object."},
+    )
