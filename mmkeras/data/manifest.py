@@ -25,6 +25,7 @@ MODALITIES = ("audio", "image", "text", "video")
 NO_SPLIT = "unsplit"
 _CLIP_NAMES = "a GIF or an MP4/WebM/MKV/MOV/AVI clip"
 _MAX_LISTED_LINES = 20
+_KIND_NAMES = {"string": "string", "numbers": "list of numbers"}
 
 
 class ManifestError(ValueError):
@@ -294,7 +295,7 @@ def _kind(value):
 
 
 def _target_kind(value):
-    """ "string" or "numbers", or None for any other value."""
+    """The kind of a target value: "string", "numbers" or None (bad)."""
     if isinstance(value, str) and value:
         return "string"
     if (
@@ -390,15 +391,12 @@ class _RecordChecker:
                 media.image_size(path)
             else:
                 media.check_wav(path)
-        except media.MediaError as error:
+        except (media.MediaError, OSError) as error:
             what = "folder" if os.path.isdir(path) else "file"
             raise ManifestError(
                 f"field '{name}': {what} '{value}': {error}"
             ) from None
         return path
-
-
-_KIND_NAMES = {"string": "string", "numbers": "list of numbers"}
 
 
 def _check_video(path):

@@ -181,20 +181,32 @@ def _record_columns(records, modalities, target_fields, max_video_frames):
         raise ValueError("source has no records; check the split name.")
     columns = {}
     for name in modalities:
+        values = [r.get(name) or "" for r in records]
+        if name != "text":
+            _check_validated_paths(records, name, values)
         if name == "video":
-            columns.update(_video_columns(records, max_video_frames))
+            columns.update(_video_columns(values, max_video_frames))
         else:
-            columns[name] = [r.get(name) or "" for r in records]
+            columns[name] = values
     for field in target_fields:
         columns[field] = _target_column(records, field)
     return columns
 
 
-def _video_columns(records, max_video_frames):
+def _check_validated_paths(records, name, paths):
+    for record, path in zip(records, paths, strict=True):
+        if not isinstance(path, str) or (path and not os.path.isabs(path)):
+            raise ValueError(
+                f"The record of line {record.line} has {name} {path!r}, "
+                f"which read_manifest did not check: read the manifest "
+                f"with {name!r} among its modalities."
+            )
+
+
+def _video_columns(paths, max_video_frames):
     """Clip paths, and the kept frame files of frame folders (ragged)."""
     clips, frame_files = [], []
-    for record in records:
-        path = record.get("video") or ""
+    for path in paths:
         files = []
         if path and os.path.isdir(path):
             listed = media.list_frame_files(path)

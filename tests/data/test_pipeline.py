@@ -218,3 +218,8 @@ def test_bad_sources_are_rejected(manifest):
         raw_dataset(mixed, ("text",))
     with pytest.raises(ValueError, match="line 1 has no target field 'y'"):
         raw_dataset(mixed, ("text",), target_fields=("y",))
+    text_only = read_manifest(
+        manifest.path, modalities=("text",), on_error="skip"
+    )
+    with pytest.raises(ValueError, match="line 1 has image 'images/red.png'"):
+        raw_dataset(text_only.records, ("image",))
