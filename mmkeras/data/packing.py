@@ -321,7 +321,9 @@ class PackedDataset:
         return list(labels[field])
 
     def count(self, split):
-        """Records in a split (None: in all)."""
+        """Records in a split (None: in all); 0 for a split not packed."""
+        if split is not None and split not in self.description["splits"]:
+            return 0
         return self.split(split).count
 
     def split(self, name):

@@ -104,7 +104,8 @@ def test_dataset_json_describes_the_pack(manifest, packed):
     assert reopened.modalities == MODALITIES
     assert reopened.target_fields == _TARGETS
     assert reopened.labels() == ["a", "b", "c"] == manifest.labels()
-    assert [reopened.count(s) for s in ("train", "test", None)] == [7, 3, 12]
+    counts = [reopened.count(s) for s in ("train", "test", "dev", None)]
+    assert counts == [7, 3, 0, 12]
 
 
 def test_records_are_dealt_to_shards_in_turn(packed):
