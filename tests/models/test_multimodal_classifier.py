@@ -1,95 +1,185 @@
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
-from mmkeras.encoders import ImageEncoder
-from mmkeras.encoders import TextEncoder
-from mmkeras.layers import AttentionFusion
-from mmkeras.models import MultimodalBackbone
 from mmkeras.models import MultimodalClassifier
-from mmkeras.models import image_text_classifier
-from tests.test_case import assert_all_close
+from mmkeras.models import multimodal_classifier
+from mmkeras.preprocessing import learn_vocabulary
+from tests.test_case import as_tensors
+from tests.test_case import raw_examples
+from tests.test_case import run_task_test
+
+CLASSES = ["ball", "box", "cone"]
 
 
-def _inputs(batch=3):
-    rng = np.random.default_rng(0)
-    return {
-        "images": rng.uniform(-1, 1, (batch, 16, 16, 3)).astype("float32"),
-        "token_ids": rng.integers(1, 30, (batch, 6)).astype("int32"),
-        "padding_mask": np.array([[True] * 4 + [False] * 2] * batch),
+def _classifier(modalities, dtype=None, fusion="attention", **kwargs):
+    vocabulary = learn_vocabulary(raw_examples(["text"], 8)["text"])
+    return multimodal_classifier(
+        modalities,
+        CLASSES,
+        vocabulary=vocabulary,
+        fusion=fusion,
+        hidden_dim=8,
+        image_size=8,
+        sequence_length=6,
+        clip_seconds=0.3,
+        num_frames=2,
+        dtype=dtype,
+        **kwargs,
+    )
+
+
+@pytest.mark.parametrize(
+    "modalities",
+    [["audio"], ["image"], ["text"], ["video"], ["image", "text"]],
+    ids=lambda m: "+".join(m),
+)
+def test_task_checks_for_each_modality_and_a_pair(modalities, tmp_path):
+    raw = raw_examples(modalities)
+    run_task_test(
+        _classifier(modalities), raw, ["ball", "box", "cone", "box"], tmp_path
+    )
+
+
+@pytest.mark.slow
+def test_task_checks_with_all_four_modalities(tmp_path):
+    modalities = ["audio", "image", "text", "video"]
+    export_path = run_task_test(
+        _classifier(modalities, modality_dropout=0.3),
+        raw_examples(modalities),
+        ["ball", "box", "cone", "box"],
+        tmp_path,
+    )
+    signature = tf.saved_model.load(export_path).signatures["serving_default"]
+    inputs = signature.structured_input_signature[1]
+    assert {k: (v.dtype, v.shape.as_list()) for k, v in inputs.items()} == {
+        "audio": (tf.string, [None]),
+        "image": (tf.string, [None]),
+        "text": (tf.string, [None]),
+        "video": (tf.string, [None, None]),
+    }
+    assert {k: v.dtype for k, v in signature.structured_outputs.items()} == {
+        "probabilities": tf.float32,
+        "class_ids": tf.int64,
+        "class_names": tf.string,
+        "modality_weights": tf.float32,
     }
 
 
-def _classifier(dtype=None):
-    return image_text_classifier(
-        vocabulary_size=30,
-        num_classes=4,
-        image_size=(16, 16),
-        sequence_length=6,
-        hidden_dim=16,
-        dtype=dtype,
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "fusion", ["weighted_sum", "concat", "gated", "cross_attention"]
+)
+def test_every_fusion_builds_a_task_that_trains(fusion, tmp_path):
+    raw = raw_examples(["image", "text"])
+    run_task_test(
+        _classifier(["image", "text"], fusion=fusion),
+        raw,
+        ["ball", "box", "cone", "box"],
+        tmp_path,
     )
 
 
-def test_backbone_inputs_are_the_union_of_encoder_inputs():
-    backbone = MultimodalBackbone(
-        {
-            "text": TextEncoder(30, 6, 16),
-            "image": ImageEncoder((16, 16), 16),
-        },
-        AttentionFusion(16),
+def test_an_empty_value_is_a_missing_modality_with_zero_weight():
+    classifier = _classifier(["audio", "image", "text"])
+    raw = raw_examples(["audio", "image", "text"], count=3)
+    raw["image"][0] = b""
+    raw["text"][1] = "  "
+    raw["audio"][2] = b""
+    outputs = classifier.predict_raw(as_tensors(raw))
+    weights = outputs["modality_weights"].numpy()  # audio, image, text
+    assert weights[0, 1] == 0 and weights[1, 2] == 0 and weights[2, 0] == 0
+    np.testing.assert_allclose(weights.sum(axis=1), 1.0, atol=1e-6)
+    probabilities = outputs["probabilities"].numpy()
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
+    assert list(outputs["class_names"].numpy()) == [
+        CLASSES[i].encode() for i in outputs["class_ids"].numpy()
+    ]
+
+
+def test_every_modality_empty_is_an_invalid_argument():
+    classifier = _classifier(["image", "text"])
+    raw = {"image": tf.constant([b"", b""]), "text": tf.constant(["x", ""])}
+    with pytest.raises(
+        tf.errors.InvalidArgumentError, match="every input empty"
+    ):
+        classifier.predict_raw(raw)
+
+
+@pytest.mark.parametrize(
+    "policy", ["float32", "mixed_float16", "mixed_bfloat16"]
+)
+def test_built_under_its_policy_with_float32_outputs(policy):
+    classifier = _classifier(["image", "text"], dtype=policy)
+    classifier.compile()
+    assert classifier.dtype_policy.name == policy
+    optimizer = type(classifier.optimizer).__name__
+    expected = "LossScaleOptimizer" if policy == "mixed_float16" else "AdamW"
+    assert optimizer == expected
+    compute_dtype = keras.dtype_policies.get(policy).compute_dtype
+    assert classifier.backbone.fusion.compute_dtype == compute_dtype
+    outputs = classifier.predict_raw(
+        as_tensors(raw_examples(["image", "text"]))
     )
-    assert sorted(backbone.input) == ["images", "padding_mask", "token_ids"]
-    assert backbone.modality_names == ["image", "text"]
-    outputs = backbone(_inputs())
-    assert outputs["fused"].shape == (3, 16)
+    for key in ("probabilities", "modality_weights"):
+        assert outputs[key].dtype == tf.float32
+        assert np.all(np.isfinite(outputs[key].numpy()))
+
+
+def test_classify_signature_parses_examples_and_names_classes(tmp_path):
+    classifier = _classifier(["image", "text"])
+    raw = raw_examples(["image", "text"], count=2)
+    feature = {
+        "image": tf.train.Feature(
+            bytes_list=tf.train.BytesList(value=[raw["image"][0]])
+        ),
+        "text": tf.train.Feature(
+            bytes_list=tf.train.BytesList(value=[raw["text"][0].encode()])
+        ),
+    }
+    example = tf.train.Example(features=tf.train.Features(feature=feature))
+    signatures = classifier.serving_signatures()
+    classified = signatures["classify"](
+        tf.constant([example.SerializeToString()])
+    )
+    expected = classifier.predict_raw(
+        as_tensors({"image": raw["image"][:1], "text": raw["text"][:1]})
+    )
     np.testing.assert_allclose(
-        np.sum(outputs["modality_weights"], axis=1), 1.0, atol=1e-6
+        classified["scores"], expected["probabilities"], atol=1e-6
+    )
+    assert classified["classes"].numpy().tolist() == [
+        [c.encode() for c in CLASSES]
+    ]
+
+
+def test_evaluate_outputs_accuracy_and_log_loss():
+    classifier = _classifier(["text"])
+    outputs = {"probabilities": np.array([[0.5, 0.25, 0.25], [0.1, 0.1, 0.8]])}
+    metrics = classifier.evaluate_outputs(outputs, ["ball", "box"])
+    assert metrics["examples"] == 2
+    assert metrics["accuracy"] == 0.5
+    np.testing.assert_allclose(
+        metrics["log_loss"], -(np.log(0.5) + np.log(0.1)) / 2, rtol=1e-6
     )
 
 
-def test_logits_and_modality_weights():
-    classifier = _classifier()
-    logits, weights = classifier.call_with_modality_weights(_inputs())
-    assert logits.shape == (3, 4) and weights.shape == (3, 2)
-    assert_all_close(classifier(_inputs()), logits)
-
-
-@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
-def test_mixed_precision_outputs_float32_logits(policy):
-    classifier = _classifier(dtype=policy)
-    assert classifier.backbone.encoders["image"].dtype_policy.name == policy
-    assert classifier.head.get_layer("hidden").compute_dtype == policy[6:]
-    logits = classifier(_inputs())
-    assert logits.dtype == "float32"
-    assert np.all(np.isfinite(np.asarray(logits)))
-
-
-def test_one_fit_step_changes_weights_and_save_load(tmp_path):
-    classifier = _classifier()
-    classifier.compile(
-        optimizer="adam",
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-    )
-    before = [w.copy() for w in classifier.get_weights()]
-    history = classifier.fit(
-        _inputs(), np.array([0, 1, 2]), epochs=1, verbose=0
-    )
-    assert np.isfinite(history.history["loss"][0])
-    after = classifier.get_weights()
-    assert any(
-        not np.allclose(b, a) for b, a in zip(before, after, strict=True)
-    )
-
-    path = str(tmp_path / "classifier.keras")
-    classifier.save(path)
-    loaded = keras.saving.load_model(path)
-    assert isinstance(loaded, MultimodalClassifier)
-    assert_all_close(loaded(_inputs()), classifier(_inputs()))
+def test_an_unknown_label_fails_naming_it():
+    classifier = _classifier(["text"])
+    with pytest.raises(tf.errors.InvalidArgumentError, match="Unknown label"):
+        classifier.preprocessor(
+            {"text": tf.constant(["x"]), "label": tf.constant(["sphere"])}
+        )
 
 
 def test_rejects_bad_arguments():
+    backbone = _classifier(["text"]).backbone
     with pytest.raises(TypeError, match="MultimodalBackbone"):
         MultimodalClassifier(keras.layers.Dense(2), num_classes=3)
     with pytest.raises(ValueError, match="num_classes"):
-        MultimodalClassifier(_classifier().backbone, num_classes=1)
+        MultimodalClassifier(backbone, num_classes=1)
+    with pytest.raises(ValueError, match="modalities"):
+        multimodal_classifier(["smell"], CLASSES)
+    with pytest.raises(ValueError, match="fusion"):
+        _classifier(["text"], fusion="magic")
