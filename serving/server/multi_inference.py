@@ -3,8 +3,15 @@
 All tasks name the same model; the version is the first task's. Each task
 runs its own signature over the same serialized tf.Examples (context
 merged once), and the response has one result per task, in order. As in
-TensorFlow Serving, a signature may appear once, and the signatures must
-share their input tensor, so an export that works here works there.
+TensorFlow Serving, a signature may appear once. The signatures need not
+share their input tensor: a TF2 export gives each signature its own, and
+TensorFlow Serving (since 2.4) feeds the examples to every input tensor
+the tasks name, for TF1 models too.
+
+TensorFlow Serving runs all tasks in one Session::Run; here each task is
+one call of its signature, so graph nodes the signatures share run once
+per task. The answers are the same for any model without state that
+changes as it runs.
 """
 
 from tensorflow_serving.apis import inference_pb2
@@ -38,8 +45,8 @@ def multi_inference(manager, request, limits=DEFAULT_LIMITS):
 
     Raises:
         ServingError: INVALID_ARGUMENT for no tasks, tasks naming other
-            models, a repeated or unknown signature, signatures with
-            different inputs or an empty input; UNIMPLEMENTED for a task
+            models, a repeated or unknown signature or an empty input;
+            UNIMPLEMENTED for a task
             method other than classify/regress; NOT_FOUND for an unknown
             servable.
     """
@@ -77,12 +84,7 @@ def _plan_tasks(servable, tasks):
     """Checks every task before any runs; returns what each one runs."""
     _check_model_names(tasks)
     _check_unique_signatures(tasks)
-    plans = [_plan_task(servable, task) for task in tasks]
-    if len({input_tensor for *_, input_tensor in plans}) > 1:
-        raise errors.invalid_argument(
-            "Input tensor must be the same for all Signatures."
-        )
-    return [plan[:3] for plan in plans]
+    return [_plan_task(servable, task) for task in tasks]
 
 
 def _check_model_names(tasks):
@@ -118,9 +120,7 @@ def _plan_task(servable, task):
             f"Unsupported signature method_name: {task.method_name}"
         )
     module, _ = _KINDS[task.method_name]
-    key, output_keys = module.prepare(signature_def)
-    input_tensor = signature_def.inputs[key].name
-    return name, task.method_name, (key, output_keys), input_tensor
+    return name, task.method_name, module.prepare(signature_def)
 
 
 def _requested_signature_def(servable, name):

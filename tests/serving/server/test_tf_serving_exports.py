@@ -5,7 +5,8 @@ over real gRPC and REST the way TF Serving serves them.
   zero-padded version directory 00000123 (as in TF Serving's own test
   data): x is parsed from tf.Examples and recorded as (-1, 1), y = a*x + 2;
   signatures serving_default (predict x -> y), regress_x_to_y and
-  classify_x_to_y (both on the tf.Examples).
+  classify_x_to_y (both on the tf.Examples), and regress_x_to_y_twice,
+  reading the same feature from a second placeholder to give 2 * y.
 - `keras_dense`: a Keras model saved by `model.export`, one Dense unit
   computing y = 0.5 * x + 2 on x of shape (None, 1).
 - `scaler`: a TF2 `tf.saved_model.save` with several signatures:
@@ -24,6 +25,7 @@ import pytest
 import requests
 import tensorflow as tf
 from tensorflow_serving.apis import get_model_status_pb2
+from tensorflow_serving.apis import inference_pb2
 from tensorflow_serving.apis import model_service_pb2_grpc
 from tensorflow_serving.apis import predict_pb2
 from tensorflow_serving.apis import prediction_service_pb2_grpc
@@ -40,6 +42,8 @@ from serving.server.server_core import LoadOptions
 from serving.server.server_core import ServerCore
 
 FAST = LoadOptions(max_num_load_retries=0, load_retry_interval_seconds=0.01)
+CLASSIFY = tf.saved_model.CLASSIFY_METHOD_NAME
+REGRESS = tf.saved_model.REGRESS_METHOD_NAME
 AVAILABLE = get_model_status_pb2.ModelVersionStatus.State.Value("AVAILABLE")
 
 
@@ -48,18 +52,20 @@ def export_half_plus_two(path, a=0.5):
     graph = tf.Graph()
     with graph.as_default():
         examples = tf.compat.v1.placeholder(tf.string, [None], "tf_example")
-        features = tf.io.parse_example(
-            examples, {"x": tf.io.FixedLenFeature([1], tf.float32)}
-        )
-        x = tf.identity(features["x"], name="x")
+        x = tf.identity(_parse_tf1_x(examples), name="x")
         slope = tf.compat.v1.Variable(a, name="a")
         y = tf.add(slope * x, 2.0, name="y")
+        other_examples = tf.compat.v1.placeholder(tf.string, [None])
+        y_twice = 2.0 * (slope * _parse_tf1_x(other_examples) + 2.0)
         utils = tf.compat.v1.saved_model.signature_def_utils
         signature_def_map = {
             "serving_default": utils.predict_signature_def({"x": x}, {"y": y}),
             "regress_x_to_y": utils.regression_signature_def(examples, y),
             "classify_x_to_y": utils.classification_signature_def(
                 examples, None, y
+            ),
+            "regress_x_to_y_twice": utils.regression_signature_def(
+                other_examples, y_twice
             ),
         }
         with tf.compat.v1.Session(graph=graph) as session:
@@ -69,6 +75,11 @@ def export_half_plus_two(path, a=0.5):
                 session, ["serve"], signature_def_map=signature_def_map
             )
             builder.save()
+
+
+def _parse_tf1_x(serialized):
+    features = {"x": tf.io.FixedLenFeature([1], tf.float32)}
+    return tf.io.parse_example(serialized, features)["x"]
 
 
 def export_keras_dense(path):
@@ -392,3 +403,55 @@ def test_input_without_a_default_is_still_required(served):
         400,
         {"error": "Missing named input: x in 'inputs' object."},
     )
+
+
+# 4. MultiInference when each signature has its own input tensor.
+
+
+def _multi_inference_request(model_name, tasks, xs):
+    request = inference_pb2.MultiInferenceRequest()
+    for signature_name, method_name in tasks:
+        task = request.tasks.add()
+        task.model_spec.name = model_name
+        task.model_spec.signature_name = signature_name
+        task.method_name = method_name
+    for x in xs:
+        example = request.input.example_list.examples.add()
+        example.features.feature["x"].float_list.value.append(x)
+    return request
+
+
+def test_multi_inference_on_a_tf2_export(served):
+    request = _multi_inference_request(
+        "scaler",
+        [("classify", CLASSIFY), ("regress", REGRESS)],
+        [1.0, -2.5],
+    )
+
+    response = served.predictions.MultiInference(request)
+
+    classification, regression = response.results
+    examples = classification.classification_result.classifications
+    classes = [[(c.label, c.score) for c in e.classes] for e in examples]
+    values = [r.value for r in regression.regression_result.regressions]
+    assert classes == [
+        [("pos", 1.0), ("neg", -1.0)],
+        [("pos", -2.5), ("neg", 2.5)],
+    ]
+    assert values == [2.0, -5.0]
+    assert classification.model_spec.signature_name == "classify"
+    assert regression.model_spec.version.value == 1
+
+
+def test_multi_inference_on_tf1_signatures_with_different_inputs(served):
+    # TF Serving feeds the examples to every input tensor the tasks name.
+    request = _multi_inference_request(
+        "half_plus_two",
+        [("regress_x_to_y", REGRESS), ("regress_x_to_y_twice", REGRESS)],
+        [2.0],
+    )
+
+    first, second = served.predictions.MultiInference(request).results
+
+    assert [r.value for r in first.regression_result.regressions] == [3.0]
+    assert [r.value for r in second.regression_result.regressions] == [6.0]
