@@ -68,6 +68,7 @@ def main():
         output_dir=os.path.join(args.workdir, "training"),
         epochs=args.epochs,
         seed=args.seed,
+        clip_seconds=0.5,
         early_stopping_patience=3,
         verbose=0,
     )

@@ -126,12 +126,12 @@ def train(config):
             f"task must be one of {TASKS}, received {config.task!r}."
         )
     keras.utils.set_random_seed(config.seed)
-    source = load_source(
-        config.manifest, config.modalities, config.skip_bad_records
+    source = load_source(config.manifest, None, config.skip_bad_records)
+    modalities = _chosen_modalities(config, source)
+    train_split = _split(
+        source, "train", modalities, config.manifest, required=True
     )
-    modalities = tuple(config.modalities or source.modalities)
-    train_split = _split(source, "train", config.manifest, required=True)
-    validation_split = _split(source, "validation", config.manifest)
+    validation_split = _split(source, "validation", modalities, config.manifest)
     task = build_classifier(config, source, train_split, modalities)
     logger.info("dtype policy: %s", task.dtype_policy.name)
     train_data = _dataset(task, train_split, modalities, config, training=True)
@@ -153,6 +153,7 @@ def train(config):
     _write_config(config, modalities)
     history = task.fit(
         train_data,
+        shuffle=False,  # the dataset reshuffles itself every epoch
         validation_data=validation_data,
         epochs=config.epochs,
         verbose=_verbosity(config.verbose),
@@ -202,13 +203,44 @@ def load_task(output_dir):
     return keras.saving.load_model(path)
 
 
-def _split(source, name, path, required=False):
-    """A split as `make_dataset` reads it, or None when it is empty."""
-    if _count(source, name):
-        return source.split(name)
-    if required:
-        raise ValueError(f"{path} has no records with split '{name}'.")
-    return None
+def _chosen_modalities(config, source):
+    if not config.modalities:
+        return tuple(source.modalities)
+    absent = sorted(set(config.modalities) - set(source.modalities))
+    if absent:
+        raise ValueError(
+            f"{config.manifest} has no {', '.join(absent)} field; its "
+            f"modalities are {', '.join(source.modalities)}."
+        )
+    return tuple(sorted(config.modalities))
+
+
+def _split(source, name, modalities, path, required=False):
+    """A split as `make_dataset` reads it, or None when it is empty.
+
+    Records with none of the model's modalities (possible when a model
+    reads a subset of the manifest's) teach nothing; they are left out.
+    """
+    split = source.split(name) if _count(source, name) else []
+    if isinstance(split, list):
+        usable = [r for r in split if _has_any(r, modalities)]
+        if len(usable) < len(split):
+            logger.info(
+                "%s split: left out %d records without %s",
+                name,
+                len(split) - len(usable),
+                " or ".join(modalities),
+            )
+        split = usable
+    if isinstance(split, list) and not split:
+        if required:
+            raise ValueError(f"{path} has no records with split '{name}'.")
+        return None
+    return split
+
+
+def _has_any(record, modalities):
+    return any(record.get(m) not in (None, "") for m in modalities)
 
 
 def _count(source, name):
