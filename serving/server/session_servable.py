@@ -84,7 +84,7 @@ class SessionSignature:
         self._output_aliases = tuple(sorted(signature_def.outputs))
         self.input_specs = _tensor_specs(signature_def.inputs)
         self.output_specs = _tensor_specs(signature_def.outputs)
-        self.defaults = _defaults(signature_def)
+        self.defaults = signature_defaults(signature_def)
         self._run_all = _make_callable(
             session,
             feeds=list(self.feed_names.values()),
@@ -184,8 +184,12 @@ def _tensor_specs(tensor_infos):
     }
 
 
-def _defaults(signature_def):
-    # Read once at load: the model's own constants, not a client's input.
+def signature_defaults(signature_def):
+    """The default value of each input that has one, as numpy arrays.
+
+    Read once at load: they are the model's own constants, not a client's
+    input, so the request limits do not apply to them.
+    """
     return {
         alias: tf.make_ndarray(proto)
         for alias, proto in signature_def.defaults.items()

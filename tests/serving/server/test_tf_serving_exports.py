@@ -14,6 +14,11 @@ over real gRPC and REST the way TF Serving serves them.
   default value; and, on serialized tf.Examples with a float feature x,
   regress -> outputs = 2 * x and classify -> classes ["pos", "neg"] with
   scores [x, -x]. Each has its own input tensor, as TF2 exports do.
+- `lite_session`: a TFLite file converted `from_session` (no signatures)
+  from a TF1 graph y = 0.5 * x + 2, x a placeholder of shape (None, 1).
+- `lite_metadata`: the same file with SignatureDefs in its metadata, as
+  TFLite's signature_def_util writes them: serving_default (input ->
+  output, naming the TF tensors "x:0" and "y:0").
 """
 
 import logging
@@ -24,6 +29,12 @@ import numpy as np
 import pytest
 import requests
 import tensorflow as tf
+from flatbuffers import flexbuffers
+from tensorflow.core.framework import types_pb2
+from tensorflow.core.protobuf import meta_graph_pb2
+from tensorflow.lite.python import schema_py_generated as schema_fb
+from tensorflow.lite.tools import flatbuffer_utils
+from tensorflow_serving.apis import get_model_metadata_pb2
 from tensorflow_serving.apis import get_model_status_pb2
 from tensorflow_serving.apis import inference_pb2
 from tensorflow_serving.apis import model_service_pb2_grpc
@@ -41,7 +52,11 @@ from serving.server.rest import RestServer
 from serving.server.server_core import LoadOptions
 from serving.server.server_core import ServerCore
 
-FAST = LoadOptions(max_num_load_retries=0, load_retry_interval_seconds=0.01)
+FAST = LoadOptions(
+    max_num_load_retries=0,
+    load_retry_interval_seconds=0.01,
+    prefer_tflite_model=True,
+)
 CLASSIFY = tf.saved_model.CLASSIFY_METHOD_NAME
 REGRESS = tf.saved_model.REGRESS_METHOD_NAME
 AVAILABLE = get_model_status_pb2.ModelVersionStatus.State.Value("AVAILABLE")
@@ -132,6 +147,52 @@ def export_scaler(path):
     tf.saved_model.save(module, str(path), signatures=signatures)
 
 
+def convert_half_plus_two_from_session():
+    """An older TFLite user's conversion, which writes no signatures."""
+    graph = tf.Graph()
+    with graph.as_default():
+        x = tf.compat.v1.placeholder(tf.float32, [None, 1], "x")
+        y = tf.add(0.5 * x, 2.0, name="y")
+        with tf.compat.v1.Session(graph=graph) as session:
+            converter = tf.compat.v1.lite.TFLiteConverter.from_session(
+                session, [x], [y]
+            )
+            return converter.convert()
+
+
+def with_metadata_signature_defs(model_bytes, signature_defs):
+    """Embeds SignatureDefs in a TFLite model's metadata, as TFLite's
+    signature_def_util.SetSignatureDefMap does: a flexbuffer map from key
+    to serialized SignatureDef in a buffer named signature_defs_metadata."""
+    builder = flexbuffers.Builder()
+    with builder.Map():
+        for key, signature_def in sorted(signature_defs.items()):
+            builder.Key(key)
+            # Builder.String only takes text; the C++ writer stores the
+            # serialized proto's bytes as a flexbuffer string.
+            builder._WriteBlob(
+                signature_def.SerializeToString(),
+                append_zero=True,
+                type_=flexbuffers.Type.STRING,
+            )
+    model = flatbuffer_utils.convert_bytearray_to_object(model_bytes)
+    buffer = schema_fb.BufferT()
+    buffer.data = builder.Finish()
+    model.buffers.append(buffer)
+    metadata = schema_fb.MetadataT()
+    metadata.name = "signature_defs_metadata"
+    metadata.buffer = len(model.buffers) - 1
+    model.metadata = [*(model.metadata or []), metadata]
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+
+
+def _tf_tensor_info(name, shape):
+    info = meta_graph_pb2.TensorInfo(name=name, dtype=types_pb2.DT_FLOAT)
+    for size in shape:
+        info.tensor_shape.dim.add(size=size)
+    return info
+
+
 @pytest.fixture(scope="module")
 def exports(tmp_path_factory):
     """The base paths of the models above, by name."""
@@ -139,8 +200,27 @@ def exports(tmp_path_factory):
     export_half_plus_two(root / "half_plus_two" / "00000123")
     export_keras_dense(root / "keras_dense" / "1")
     export_scaler(root / "scaler" / "1")
+    lite = convert_half_plus_two_from_session()
+    (root / "lite_session" / "1").mkdir(parents=True)
+    (root / "lite_session" / "1" / "model.tflite").write_bytes(lite)
+    serving_default = meta_graph_pb2.SignatureDef(
+        method_name=tf.saved_model.PREDICT_METHOD_NAME
+    )
+    serving_default.inputs["input"].CopyFrom(_tf_tensor_info("x:0", [-1, 1]))
+    serving_default.outputs["output"].CopyFrom(_tf_tensor_info("y:0", [-1, 1]))
+    (root / "lite_metadata" / "1").mkdir(parents=True)
+    (root / "lite_metadata" / "1" / "model.tflite").write_bytes(
+        with_metadata_signature_defs(lite, {"serving_default": serving_default})
+    )
     return {
-        name: root / name for name in ("half_plus_two", "keras_dense", "scaler")
+        name: root / name
+        for name in (
+            "half_plus_two",
+            "keras_dense",
+            "scaler",
+            "lite_session",
+            "lite_metadata",
+        )
     }
 
 
@@ -455,3 +535,88 @@ def test_multi_inference_on_tf1_signatures_with_different_inputs(served):
 
     assert [r.value for r in first.regression_result.regressions] == [3.0]
     assert [r.value for r in second.regression_result.regressions] == [6.0]
+
+
+# 5. TFLite models without signatures, or with them in their metadata.
+
+
+def _signature_def_map(served, model_name):
+    request = get_model_metadata_pb2.GetModelMetadataRequest()
+    request.model_spec.name = model_name
+    request.metadata_field.append("signature_def")
+    response = served.predictions.GetModelMetadata(request)
+    signature_defs = get_model_metadata_pb2.SignatureDefMap()
+    response.metadata["signature_def"].Unpack(signature_defs)
+    return signature_defs.signature_def
+
+
+@pytest.mark.parametrize(
+    "model_name, input_name, output_name",
+    [("lite_session", "x", "y"), ("lite_metadata", "input", "output")],
+)
+def test_tflite_model_is_served_as_serving_default(
+    served, model_name, input_name, output_name
+):
+    x = np.array([[1.0], [2.0], [5.0]], np.float32)
+
+    response = served.predictions.Predict(
+        _predict_request(model_name, {input_name: x})
+    )
+    status, body = served.rest(
+        "POST",
+        f"/v1/models/{model_name}:predict",
+        {"instances": [{input_name: [4.0]}]},
+    )
+    (key,) = _signature_def_map(served, model_name)
+    signature_def = _signature_def_map(served, model_name)[key]
+
+    np.testing.assert_allclose(
+        _outputs(response)[output_name], [[2.5], [3.0], [4.5]]
+    )
+    assert (status, body) == (200, {"predictions": [[4.0]]})
+    assert key == "serving_default"
+    assert signature_def.method_name == tf.saved_model.PREDICT_METHOD_NAME
+    assert signature_def.inputs[input_name].name == "x"
+    assert signature_def.outputs[output_name].name == "y"
+    assert [
+        d.size for d in signature_def.inputs[input_name].tensor_shape.dim
+    ] == [
+        -1,
+        1,
+    ]
+
+
+def test_tflite_shape_it_cannot_run_is_internal_and_the_next_call_works(
+    served,
+):
+    # Elementwise ops take any shape up to rank 6 (XNNPack's limit).
+    bad = _predict_request("lite_session", {"x": np.ones((1,) * 7, np.float32)})
+    good = _predict_request("lite_session", {"x": np.ones((1, 1), np.float32)})
+
+    with pytest.raises(grpc.RpcError) as raised:
+        served.predictions.Predict(bad)
+    response = served.predictions.Predict(good)
+
+    assert raised.value.code() == grpc.StatusCode.INTERNAL
+    assert "Failed to invoke TfLite interpreter" in raised.value.details()
+    np.testing.assert_allclose(_outputs(response)["y"], [[2.5]])
+
+
+def test_tflite_metadata_naming_an_unknown_tensor_fails_the_load(tmp_path):
+    signature_def = meta_graph_pb2.SignatureDef()
+    signature_def.inputs["input"].CopyFrom(_tf_tensor_info("z:0", [-1, 1]))
+    signature_def.outputs["output"].CopyFrom(_tf_tensor_info("y:0", [-1, 1]))
+    (tmp_path / "1").mkdir()
+    (tmp_path / "1" / "model.tflite").write_bytes(
+        with_metadata_signature_defs(
+            convert_half_plus_two_from_session(), {"broken": signature_def}
+        )
+    )
+
+    with pytest.raises(ValueError) as raised:
+        loader.load_servable("lite", str(tmp_path), 1, prefer_tflite=True)
+
+    assert str(raised.value) == (
+        "Signature 'broken' input input references an unknown tensor 'z:0'; "
+        "the model's input tensors are ['x']."
+    )
