@@ -1,49 +1,33 @@
 import os
 
-import numpy as np
 import pytest
 import tensorflow as tf
 
-from mmkeras.export import export_classifier
-from mmkeras.models import image_text_classifier
-from mmkeras.preprocessing import ImagePreprocessor
-from mmkeras.preprocessing import ImageTextPreprocessor
-from mmkeras.preprocessing import WordPieceTokenizer
+from mmkeras.export import export_task
+from mmkeras.export import saved_model
+from mmkeras.models import multimodal_classifier
 from mmkeras.preprocessing import learn_vocabulary
-
-TEXTS = ["a red thing that hums", "a blue thing that beeps"]
-
-
-@pytest.fixture(scope="module")
-def trained_parts():
-    preprocessor = ImageTextPreprocessor(
-        ImagePreprocessor((16, 16)),
-        WordPieceTokenizer(learn_vocabulary(TEXTS), 8),
-    )
-    classifier = image_text_classifier(
-        vocabulary_size=preprocessor.tokenizer.vocabulary_size,
-        num_classes=3,
-        image_size=(16, 16),
-        sequence_length=8,
-        hidden_dim=16,
-    )
-    return classifier, preprocessor
+from tests.test_case import as_tensors
+from tests.test_case import raw_examples
 
 
 @pytest.fixture(scope="module")
-def exported(trained_parts, tmp_path_factory):
+def task():
+    vocabulary = learn_vocabulary(raw_examples(["text"])["text"])
+    return multimodal_classifier(
+        ["image", "text"],
+        ["ball", "box"],
+        vocabulary=vocabulary,
+        hidden_dim=8,
+        image_size=8,
+        sequence_length=6,
+    )
+
+
+@pytest.fixture(scope="module")
+def exported(task, tmp_path_factory):
     base_path = tmp_path_factory.mktemp("models")
-    path = export_classifier(*trained_parts, str(base_path), "demo")
-    return base_path, path
-
-
-def _images():
-    rng = np.random.default_rng(0)
-    pixels = rng.integers(0, 256, (2, 20, 20, 3), dtype=np.uint8)
-    return [
-        tf.io.encode_png(pixels[0]).numpy(),
-        tf.io.encode_jpeg(pixels[1]).numpy(),
-    ]
+    return base_path, export_task(task, str(base_path), "demo")
 
 
 def test_layout_is_base_name_version(exported):
@@ -54,40 +38,53 @@ def test_layout_is_base_name_version(exported):
     assert os.path.isdir(os.path.join(path, "variables"))
 
 
-def test_serving_default_signature_names_and_dtypes(exported):
-    signature = tf.saved_model.load(exported[1]).signatures["serving_default"]
-    inputs = signature.structured_input_signature[1]
-    assert {k: (v.dtype, v.shape.as_list()) for k, v in inputs.items()} == {
-        "image": (tf.string, [None]),
-        "text": (tf.string, [None]),
-    }
-    outputs = signature.structured_outputs
-    assert {k: v.dtype for k, v in outputs.items()} == {
-        "probabilities": tf.float32,
-        "class_ids": tf.int64,
-        "modality_weights": tf.float32,
-    }
-
-
-def test_raw_inputs_give_the_in_process_answer(exported, trained_parts):
-    classifier, preprocessor = trained_parts
-    signature = tf.saved_model.load(exported[1]).signatures["serving_default"]
-    images, texts = _images(), tf.constant(TEXTS)
-    served = signature(image=tf.constant(images), text=texts)
-    features = preprocessor({"image": tf.constant(images), "text": texts})
-    logits, weights = classifier.call_with_modality_weights(features)
-    expected = tf.nn.softmax(logits).numpy()
-    np.testing.assert_allclose(served["probabilities"], expected, atol=1e-5)
-    np.testing.assert_array_equal(served["class_ids"], expected.argmax(-1))
-    np.testing.assert_allclose(served["modality_weights"], weights, atol=1e-6)
+def test_every_task_signature_is_exported_and_answers(exported, task):
+    loaded = tf.saved_model.load(exported[1])
+    assert sorted(loaded.signatures) == ["classify", "serving_default"]
+    raw = as_tensors(raw_examples(["image", "text"], count=3))
+    served = loaded.signatures["serving_default"](**raw)
+    expected = task.predict_raw(raw)
+    for key in ("probabilities", "modality_weights"):
+        assert served[key].dtype == tf.float32
+        tf.debugging.assert_near(served[key], expected[key], atol=1e-5)
 
 
 def test_next_export_is_a_new_version_and_versions_are_immutable(
-    trained_parts, tmp_path
+    task, tmp_path
 ):
-    first = export_classifier(*trained_parts, str(tmp_path), "m")
+    first = export_task(task, str(tmp_path), "m")
     os.makedirs(tmp_path / "m" / ".tmp-stale")  # a crashed export's leftovers
-    second = export_classifier(*trained_parts, str(tmp_path), "m")
+    second = export_task(task, str(tmp_path), "m")
     assert (os.path.basename(first), os.path.basename(second)) == ("1", "2")
     with pytest.raises(FileExistsError, match="Version 2 already exists"):
-        export_classifier(*trained_parts, str(tmp_path), "m", version=2)
+        export_task(task, str(tmp_path), "m", version=2)
+
+
+class _Interrupted(Exception):
+    pass
+
+
+def test_an_interrupted_export_leaves_no_numeric_directory(
+    task, tmp_path, monkeypatch
+):
+    write_archive = saved_model._write_archive
+
+    def fail_after_writing(task, directory):
+        write_archive(task, directory)
+        raise _Interrupted("killed before the version was complete")
+
+    monkeypatch.setattr(saved_model, "_write_archive", fail_after_writing)
+    with pytest.raises(_Interrupted):
+        export_task(task, str(tmp_path), "m")
+    assert os.listdir(tmp_path / "m") == []
+
+
+def test_a_task_without_serving_default_is_refused(task, tmp_path, monkeypatch):
+    signatures = task.serving_signatures()
+    monkeypatch.setattr(
+        type(task),
+        "serving_signatures",
+        lambda self: {"classify": signatures["classify"]},
+    )
+    with pytest.raises(ValueError, match="must include 'serving_default'"):
+        export_task(task, str(tmp_path), "m")
