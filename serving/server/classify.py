@@ -20,13 +20,19 @@ CLASSES = tf.saved_model.CLASSIFY_OUTPUT_CLASSES
 SCORES = tf.saved_model.CLASSIFY_OUTPUT_SCORES
 
 
-def classify(manager, request, limits=DEFAULT_LIMITS):
+def classify(
+    manager, request, limits=DEFAULT_LIMITS, runner=None, deadline=None
+):
     """Answers a ClassificationRequest.
 
     Args:
         manager: ModelManager. Where the requested servable is looked up.
         request: classification_pb2.ClassificationRequest.
         limits: RequestLimits. Caps on the examples' size.
+        runner: SignatureRunner | None. Runs (and maybe batches) the
+            signature; None runs it on its own.
+        deadline: float | None. `time.monotonic()` time after which the
+            client no longer waits.
 
     Returns:
         classification_pb2.ClassificationResponse.
@@ -38,12 +44,11 @@ def classify(manager, request, limits=DEFAULT_LIMITS):
         tf.errors.OpError: if the model fails (e.g. an unparsable example).
     """
     return example_inference.answer(
-        manager,
         request,
-        limits,
         prepare,
         to_result,
         classification_pb2.ClassificationResponse(),
+        example_inference.make_context(manager, limits, runner, deadline),
     )
 
 

@@ -9,6 +9,9 @@ value. Messages and codes follow TensorFlow Serving's classifier.cc,
 regressor.cc and util.cc.
 """
 
+import dataclasses
+from typing import Any
+
 import numpy as np
 import tensorflow as tf
 from google.protobuf import text_format
@@ -18,28 +21,54 @@ from serving.server import errors
 from serving.server import model_spec
 from serving.server import validation
 from serving.server.limits import STRING_ELEMENT_OVERHEAD
+from serving.server.signature_runner import SignatureRunner
 
 DEFAULT_SIGNATURE = tf.saved_model.DEFAULT_SERVING_SIGNATURE_DEF_KEY
 INPUTS_KEY = "inputs"
 
 
-def answer(manager, request, limits, prepare, to_result, response):
+@dataclasses.dataclass(frozen=True)
+class Context:
+    """Where a Classify, Regress or MultiInference request is answered.
+
+    Args:
+        manager: ModelManager. Where servables are looked up.
+        limits: RequestLimits. Caps on the examples' size.
+        runner: SignatureRunner. Runs (and maybe batches) the signature.
+        deadline: float | None. `time.monotonic()` time after which the
+            client no longer waits.
+    """
+
+    manager: Any
+    limits: Any
+    runner: Any
+    deadline: float | None = None
+
+
+UNBATCHED = SignatureRunner()
+
+
+def make_context(manager, limits, runner=None, deadline=None):
+    """A Context; without a runner, signatures run unbatched."""
+    return Context(manager, limits, runner or UNBATCHED, deadline)
+
+
+def answer(request, prepare, to_result, response, context):
     """Runs one Classify or Regress request; returns the filled response.
 
     Args:
-        manager: ModelManager.
         request: a ClassificationRequest or RegressionRequest.
-        limits: RequestLimits.
         prepare: callable(SignatureDef) -> (input key, output keys); raises
             for a signature of the wrong kind.
         to_result: callable(output keys, outputs, num examples, result).
         response: the empty response proto to fill.
+        context: Context. Where servables are found and how they run.
     """
-    servable = resolve(manager, request, limits)
+    servable = resolve(context.manager, request, context.limits)
     name = signature_name(request.model_spec)
     key, output_keys = prepare(find_signature_def(servable, name))
-    serialized = serialize_examples(request.input, limits)
-    outputs = run(servable, name, key, serialized)
+    serialized = serialize_examples(request.input, context.limits)
+    outputs = run(servable, name, key, serialized, context)
     model_spec.fill(response.model_spec, servable, name)
     to_result(output_keys, outputs, len(serialized), response.result)
     return response
@@ -99,14 +128,19 @@ def serialize_examples(input_proto, limits):
     return [prefix + example.SerializeToString() for example in examples]
 
 
-def run(servable, name, key, serialized):
-    """Calls signature `name` with the serialized examples under `key`."""
+def run(servable, name, key, serialized, context):
+    """Calls signature `name` with the serialized examples under `key`,
+    through the context's runner (which may batch it)."""
     signature = servable.signatures.get(name)
     if signature is None:
         raise errors.failed_precondition(
             f'Serving signature key "{name}" not found.'
         )
-    outputs = signature(**{key: np.array(serialized, dtype=object)})
+    feeds = {key: np.array(serialized, dtype=object)}
+    output_names = tuple(sorted(signature.output_specs))
+    outputs = context.runner.run(
+        servable, name, feeds, output_names, context.deadline
+    )
     return {alias: tf.constant(value) for alias, value in outputs.items()}
 
 

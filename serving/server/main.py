@@ -149,6 +149,7 @@ def _batching_options(parameters):
         "num_batch_threads",
         "max_enqueued_batches",
     )
+    splitting = parameters.enable_large_batch_splitting.value
     return BatchingOptions(
         **{
             field: getattr(parameters, field).value
@@ -157,6 +158,13 @@ def _batching_options(parameters):
         },
         allowed_batch_sizes=tuple(parameters.allowed_batch_sizes),
         pad_variable_length_inputs=parameters.pad_variable_length_inputs,
+        enable_large_batch_splitting=splitting,
+        # Read only when splitting, as TF Serving's GetQueueOptions does.
+        max_execution_batch_size=(
+            parameters.max_execution_batch_size.value
+            if splitting and parameters.HasField("max_execution_batch_size")
+            else None
+        ),
     )
 
 
@@ -177,6 +185,7 @@ def _start_rest(server_flags, server_settings, manager, metrics, service):
         num_threads=server_flags.rest_api_num_threads or DEFAULT_REST_THREADS,
         # REST and gRPC share one batcher, so their requests batch together.
         predictor=service.predictor.predict,
+        runner=service.predictor.runner,
     )
     port = rest.start()
     logger.info(REST_READY_MESSAGE, port)

@@ -32,13 +32,19 @@ _KINDS = {
 }
 
 
-def multi_inference(manager, request, limits=DEFAULT_LIMITS):
+def multi_inference(
+    manager, request, limits=DEFAULT_LIMITS, runner=None, deadline=None
+):
     """Answers a MultiInferenceRequest.
 
     Args:
         manager: ModelManager. Where the requested servable is looked up.
         request: inference_pb2.MultiInferenceRequest.
         limits: RequestLimits. Caps on the examples' size.
+        runner: SignatureRunner | None. Runs (and maybe batches) each
+            task's signature; None runs them on their own.
+        deadline: float | None. `time.monotonic()` time after which the
+            client no longer waits.
 
     Returns:
         inference_pb2.MultiInferenceResponse.
@@ -58,11 +64,14 @@ def multi_inference(manager, request, limits=DEFAULT_LIMITS):
     servable = manager.resolve(_first_model_spec(request))
     plans = _plan_tasks(servable, request.tasks)
     serialized = example_inference.serialize_examples(request.input, limits)
+    context = example_inference.make_context(manager, limits, runner, deadline)
 
     response = inference_pb2.MultiInferenceResponse()
     for name, kind, (key, output_keys) in plans:
         module, field = _KINDS[kind]
-        outputs = example_inference.run(servable, name, key, serialized)
+        outputs = example_inference.run(
+            servable, name, key, serialized, context
+        )
         result = response.results.add()
         module.to_result(
             output_keys, outputs, len(serialized), getattr(result, field)

@@ -25,8 +25,8 @@ from serving.server import inputs
 from serving.server import method_names
 from serving.server import model_spec
 from serving.server import validation
-from serving.server.batching import Batcher
 from serving.server.limits import DEFAULT_LIMITS
+from serving.server.signature_runner import SignatureRunner
 
 DEFAULT_SIGNATURE = tf.saved_model.DEFAULT_SERVING_SIGNATURE_DEF_KEY
 
@@ -51,28 +51,17 @@ class Call:
     feeds: dict
     output_names: tuple
 
-    def compute(self, feeds):
-        """Runs the signature on `feeds`; returns the selected outputs."""
-        return self.signature.run(feeds, self.output_names)
-
-    def batch_key(self):
-        # Servables are compared by identity: a reloaded version is new.
-        return (id(self.servable), self.signature_name, self.output_names)
-
-    def can_batch(self):
-        """Whether rows can be merged: every input's dim 0 is free and
-        every input has the shape the signature records, so that a request
-        the graph rejects cannot fail the requests batched with it."""
-        specs = self.signature.input_specs
-        return (
-            bool(self.feeds)
-            and all(
-                specs[name].shape.rank
-                and specs[name].shape[0] is None
-                and inputs.fits_shape(specs[name].shape, array.shape)
-                for name, array in self.feeds.items()
-            )
-            and Batcher.can_batch(self.feeds)
+    def run(self, runner=None, deadline=None):
+        """Runs the call, through `runner` (which may batch it) if given;
+        returns the selected outputs."""
+        if runner is None:
+            return self.signature.run(self.feeds, self.output_names)
+        return runner.run(
+            self.servable,
+            self.signature_name,
+            self.feeds,
+            self.output_names,
+            deadline,
         )
 
 
@@ -92,7 +81,7 @@ def predict(manager, request, limits=DEFAULT_LIMITS):
         tf.errors.OpError: if the model fails while running.
     """
     call = prepare(manager, request, limits)
-    return respond(call, call.compute(call.feeds))
+    return respond(call, call.run())
 
 
 def prepare(manager, request, limits=DEFAULT_LIMITS):
@@ -122,7 +111,8 @@ class Predictor:
     """Answers Predict requests, batching them if batching is configured.
 
     Shared by the gRPC and REST front ends so that their requests batch
-    together.
+    together; its `runner` runs Classify, Regress and MultiInference too,
+    so that they share the batches.
 
     Args:
         manager: ModelManager. Where servables are looked up.
@@ -145,9 +135,7 @@ class Predictor:
     ):
         self._manager = manager
         self.limits = limits or DEFAULT_LIMITS
-        self._batcher = (
-            Batcher(batching_options, on_batch) if batching_options else None
-        )
+        self.runner = SignatureRunner(batching_options, on_batch)
 
     def predict(self, request, deadline=None):
         """Answers a PredictRequest; see `predict` for errors.
@@ -159,22 +147,15 @@ class Predictor:
         """
         call = prepare(self._manager, request, self.limits)
         deadlines.check(deadline)
-        if self._batcher is None or not call.can_batch():
-            return respond(call, call.compute(call.feeds))
-        labels = (call.servable.name, call.signature_name)
-        outputs = self._batcher.run(
-            call.batch_key(), call.feeds, call.compute, labels, deadline
-        )
-        return respond(call, outputs)
+        return respond(call, call.run(self.runner, deadline))
 
     def num_enqueued_tasks(self):
         """Requests waiting for a batch thread (0 without batching)."""
-        return self._batcher.num_enqueued_tasks() if self._batcher else 0
+        return self.runner.num_enqueued_tasks()
 
     def close(self):
         """Finishes queued batches and stops the batch threads."""
-        if self._batcher is not None:
-            self._batcher.close()
+        self.runner.close()
 
 
 def _find_signature(servable, signature_name):

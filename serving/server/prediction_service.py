@@ -19,16 +19,18 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
 
     Args:
         manager: ModelManager. The servables to answer for.
-        batching_options: BatchingOptions | None. Batch concurrent Predict
-            requests; None runs each request on its own.
+        batching_options: BatchingOptions | None. Batch concurrent
+            requests (Predict, Classify, Regress, MultiInference); None
+            runs each request on its own.
         limits: RequestLimits | None. Per-request size caps; None: defaults.
         on_batch: optional callable(model_name, signature_name, batch_size)
             called for every batch run (for metrics).
 
     Attributes:
         predictor: Predictor. Answers Predict; a REST front end should call
-            `predictor.predict(request, deadline)` so that its requests
-            batch together with the gRPC ones.
+            `predictor.predict(request, deadline)` and run classify and
+            regress through `predictor.runner`, so that its requests batch
+            together with the gRPC ones.
 
     Example:
 
@@ -57,13 +59,15 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         return answer(context, predict, request)
 
     def Classify(self, request, context):
-        return self._answer(context, classify.classify, request)
+        return self._run_examples(context, classify.classify, request)
 
     def Regress(self, request, context):
-        return self._answer(context, regress.regress, request)
+        return self._run_examples(context, regress.regress, request)
 
     def MultiInference(self, request, context):
-        return self._answer(context, multi_inference.multi_inference, request)
+        return self._run_examples(
+            context, multi_inference.multi_inference, request
+        )
 
     def GetModelMetadata(self, request, context):
         return answer(
@@ -74,5 +78,15 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         """Finishes queued batches and stops the batch threads."""
         self.predictor.close()
 
-    def _answer(self, context, handler, request):
-        return answer(context, handler, self._manager, request, self._limits)
+    def _run_examples(self, context, handler, request):
+        # Through the predictor's runner: batched with Predict, as TF
+        # Serving batches every Session::Run.
+        return answer(
+            context,
+            handler,
+            self._manager,
+            request,
+            self._limits,
+            self.predictor.runner,
+            deadline(context),
+        )

@@ -18,13 +18,19 @@ METHOD_NAME = tf.saved_model.REGRESS_METHOD_NAME
 OUTPUTS = tf.saved_model.REGRESS_OUTPUTS
 
 
-def regress(manager, request, limits=DEFAULT_LIMITS):
+def regress(
+    manager, request, limits=DEFAULT_LIMITS, runner=None, deadline=None
+):
     """Answers a RegressionRequest.
 
     Args:
         manager: ModelManager. Where the requested servable is looked up.
         request: regression_pb2.RegressionRequest.
         limits: RequestLimits. Caps on the examples' size.
+        runner: SignatureRunner | None. Runs (and maybe batches) the
+            signature; None runs it on its own.
+        deadline: float | None. `time.monotonic()` time after which the
+            client no longer waits.
 
     Returns:
         regression_pb2.RegressionResponse.
@@ -36,12 +42,11 @@ def regress(manager, request, limits=DEFAULT_LIMITS):
         tf.errors.OpError: if the model fails (e.g. an unparsable example).
     """
     return example_inference.answer(
-        manager,
         request,
-        limits,
         prepare,
         to_result,
         regression_pb2.RegressionResponse(),
+        example_inference.make_context(manager, limits, runner, deadline),
     )
 
 

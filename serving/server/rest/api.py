@@ -89,6 +89,9 @@ class RestApi:
             `predict.predict(manager, request, limits)`.
         limits: RequestLimits | None. Size caps for classify and regress
             (and the default predictor); None: the defaults.
+        runner: SignatureRunner | None. Runs classify and regress
+            signatures, e.g. the gRPC service's `predictor.runner`, so that
+            they batch with gRPC calls; None runs them on their own.
 
     Example:
 
@@ -99,9 +102,10 @@ class RestApi:
     ```
     """
 
-    def __init__(self, manager, predictor=None, limits=None):
+    def __init__(self, manager, predictor=None, limits=None, runner=None):
         self._manager = manager
         self._limits = limits or DEFAULT_LIMITS
+        self._runner = runner
         self._predictor = predictor or self._predict_unbatched
         self._verbs = {
             "status": self._status,
@@ -185,14 +189,18 @@ class RestApi:
         request = classification_pb2.ClassificationRequest()
         self._fill_example_request(request, route, body, reply)
         deadlines.check(deadline)
-        response = classify.classify(self._manager, request, self._limits)
+        response = classify.classify(
+            self._manager, request, self._limits, self._runner, deadline
+        )
         return json_examples.encode_classification(response.result)
 
     def _regress(self, route, body, reply, deadline):
         request = regression_pb2.RegressionRequest()
         self._fill_example_request(request, route, body, reply)
         deadlines.check(deadline)
-        response = regress.regress(self._manager, request, self._limits)
+        response = regress.regress(
+            self._manager, request, self._limits, self._runner, deadline
+        )
         return json_examples.encode_regression(response.result)
 
     def _fill_example_request(self, request, route, body, reply):

@@ -70,6 +70,8 @@ class RestServer:
             `predict.predict(manager, request, limits)`.
         limits: RequestLimits | None. Size caps for classify, regress and
             the default predictor; None: the defaults.
+        runner: SignatureRunner | None. Runs classify and regress; pass the
+            gRPC service's `predictor.runner` to batch them together.
         num_threads: int. Calls answered concurrently.
         max_body_bytes: int. Larger bodies get 413.
 
@@ -98,8 +100,9 @@ class RestServer:
         limits=None,
         num_threads=DEFAULT_NUM_THREADS,
         max_body_bytes=MAX_BODY_BYTES,
+        runner=None,
     ):
-        self._api = RestApi(manager, predictor, limits)
+        self._api = RestApi(manager, predictor, limits, runner)
         self._port = port
         self._host = host
         self._timeout = timeout_ms / 1000 if timeout_ms > 0 else None

@@ -14,6 +14,8 @@ import grpc
 import numpy as np
 import pytest
 import tensorflow as tf
+from tensorflow_serving.apis import classification_pb2
+from tensorflow_serving.apis import inference_pb2
 from tensorflow_serving.apis import predict_pb2
 
 from serving import tensors
@@ -39,9 +41,24 @@ class _CountingModel(tf.Module):
         self.calls.assign_add(1)
         return {"y": x * 2.0 + 1.0, "row_max": tf.reduce_max(x, axis=1)}
 
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
+    def classify(self, inputs):
+        self.calls.assign_add(1)
+        return {"scores": _parse_x(inputs) * 2.0}
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
+    def regress(self, inputs):
+        self.calls.assign_add(1)
+        return {"outputs": tf.reduce_sum(_parse_x(inputs), axis=1)}
+
     @tf.function(input_signature=[])
     def read_calls(self):
         return {"calls": self.calls.read_value()}
+
+
+def _parse_x(serialized):
+    features = {"x": tf.io.FixedLenFeature([2], tf.float32)}
+    return tf.io.parse_example(serialized, features)["x"]
 
 
 class _Gate:
@@ -67,6 +84,8 @@ def servable(tmp_path_factory):
         str(path / "1"),
         signatures={
             "serving_default": model.serve,
+            "classify": model.classify,
+            "regress": model.regress,
             "calls": model.read_calls,
         },
     )
@@ -323,6 +342,180 @@ def test_unbatchable_signatures_run_directly(
     np.testing.assert_array_equal(_outputs(response)["shape"], [3, 4, 1])
 
 
+def _example(x):
+    return tf.train.Example(
+        features=tf.train.Features(
+            feature={
+                "x": tf.train.Feature(float_list=tf.train.FloatList(value=x))
+            }
+        )
+    )
+
+
+def _classify_request(x):
+    request = classification_pb2.ClassificationRequest()
+    request.model_spec.name = MODEL
+    request.model_spec.signature_name = "classify"
+    request.input.example_list.examples.append(_example(x))
+    return request
+
+
+def _multi_inference_request(x):
+    request = inference_pb2.MultiInferenceRequest()
+    for signature_name, method_name in (
+        ("classify", tf.saved_model.CLASSIFY_METHOD_NAME),
+        ("regress", tf.saved_model.REGRESS_METHOD_NAME),
+    ):
+        task = request.tasks.add()
+        task.model_spec.name = MODEL
+        task.model_spec.signature_name = signature_name
+        task.method_name = method_name
+    request.input.example_list.examples.append(_example(x))
+    return request
+
+
+def _scores(result):
+    return [[c.score for c in item.classes] for item in result.classifications]
+
+
+def test_classify_batches_with_predict_on_the_same_signature(
+    start_prediction_server, manager, servable, pool
+):
+    # TF Serving batches every Session::Run of the same feeds and fetches,
+    # whichever API asked for it.
+    labels = []
+    options = BatchingOptions(
+        max_batch_size=3,
+        batch_timeout_micros=LONG_TIMEOUT_MICROS,
+        num_batch_threads=1,
+    )
+    stub, _ = start_prediction_server(
+        manager,
+        batching_options=options,
+        on_batch=lambda *names: labels.append(names),
+    )
+    predict_request = predict_pb2.PredictRequest()
+    predict_request.model_spec.name = MODEL
+    predict_request.model_spec.signature_name = "classify"
+    predict_request.inputs["inputs"].CopyFrom(
+        tensors.to_tensor_proto(
+            np.array([_example([5.0, 6.0]).SerializeToString()], object)
+        )
+    )
+    calls_before = _calls(servable)
+
+    first = pool.submit(stub.Classify, _classify_request([1.0, 2.0]))
+    second = pool.submit(stub.Predict, predict_request)
+    third = pool.submit(stub.Classify, _classify_request([3.0, -4.0]))
+
+    assert _scores(first.result(WAIT_SECONDS).result) == [[2.0, 4.0]]
+    np.testing.assert_array_equal(
+        _outputs(second.result(WAIT_SECONDS))["scores"], [[10.0, 12.0]]
+    )
+    assert _scores(third.result(WAIT_SECONDS).result) == [[6.0, -8.0]]
+    assert labels == [(MODEL, "classify", 3)]
+    assert _calls(servable) - calls_before == 1
+
+
+def test_multi_inference_tasks_batch_per_signature(
+    start_prediction_server, manager, servable, pool
+):
+    labels = []
+    options = BatchingOptions(
+        max_batch_size=2,
+        batch_timeout_micros=LONG_TIMEOUT_MICROS,
+        num_batch_threads=1,
+    )
+    stub, _ = start_prediction_server(
+        manager,
+        batching_options=options,
+        on_batch=lambda *names: labels.append(names),
+    )
+    calls_before = _calls(servable)
+
+    pending = [
+        pool.submit(stub.MultiInference, _multi_inference_request(x))
+        for x in ([1.0, 2.0], [3.0, 5.0])
+    ]
+
+    for x, future in zip(([1.0, 2.0], [3.0, 5.0]), pending, strict=True):
+        classification, regression = future.result(WAIT_SECONDS).results
+        assert _scores(classification.classification_result) == [
+            [2 * v for v in x]
+        ]
+        assert [r.value for r in regression.regression_result.regressions] == [
+            sum(x)
+        ]
+    assert labels == [(MODEL, "classify", 2), (MODEL, "regress", 2)]
+    assert _calls(servable) - calls_before == 2
+
+
+def test_large_batch_splitting_fills_the_open_batch_and_joins_rows(
+    start_prediction_server, manager, servable, pool, expect_rpc_error
+):
+    gate = _Gate()
+    options = BatchingOptions(
+        max_batch_size=4,
+        batch_timeout_micros=LONG_TIMEOUT_MICROS,
+        num_batch_threads=1,
+        enable_large_batch_splitting=True,
+        max_execution_batch_size=2,
+    )
+    stub, service = start_prediction_server(
+        manager, batching_options=options, on_batch=gate
+    )
+    plug = _hold_batch_thread(stub, gate, pool, np.ones((2, 2), np.float32))
+    rng = np.random.default_rng(1)
+    three_rows, one_row = (
+        rng.normal(size=(rows, 2)).astype(np.float32) for rows in (3, 1)
+    )
+    (split,) = _submit_all(stub, pool, [three_rows])
+    _wait_until(lambda: service.predictor.num_enqueued_tasks() == 2)
+    (filler,) = _submit_all(stub, pool, [one_row])
+    _wait_until(lambda: service.predictor.num_enqueued_tasks() == 3)
+    calls_before = _calls(servable)
+
+    gate.release.set()
+
+    answers = [_outputs(future.result()) for future in (split, filler)]
+    plug.result()
+    # The plug, rows 0-1 of the split request, its row 2 with the filler.
+    assert gate.sizes == [2, 2, 2]
+    assert _calls(servable) - calls_before == 3
+    for x, outputs in zip((three_rows, one_row), answers, strict=True):
+        expected = _unbatched(manager, x)
+        np.testing.assert_array_equal(outputs["y"], expected["y"])
+        np.testing.assert_array_equal(outputs["row_max"], expected["row_max"])
+    with expect_rpc_error(
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "Task size 5 is larger than maximum input batch size 4",
+    ):
+        stub.Predict(_request(np.ones((5, 2), np.float32)), timeout=30)
+
+
+def test_request_the_graph_rejects_runs_alone_and_fails_alone(
+    start_prediction_server, manager, pool, expect_rpc_error
+):
+    gate = _Gate()
+    options = BatchingOptions(max_batch_size=4, num_batch_threads=1)
+    stub, service = start_prediction_server(
+        manager, batching_options=options, on_batch=gate
+    )
+    plug = _hold_batch_thread(stub, gate, pool, np.ones((1, 2), np.float32))
+    good = np.array([[1.0, 2.0]], np.float32)
+    (queued,) = _submit_all(stub, pool, [good])
+    _wait_until(lambda: service.predictor.num_enqueued_tasks() == 1)
+
+    # A vector, where the signature records (None, None): not merged, so
+    # its failure in reduce_max(axis=1) is its own.
+    with expect_rpc_error(grpc.StatusCode.INVALID_ARGUMENT, "reduction"):
+        stub.Predict(_request(np.ones(3, np.float32)), timeout=WAIT_SECONDS)
+
+    gate.release.set()
+    plug.result()
+    np.testing.assert_array_equal(_outputs(queued.result())["y"], good * 2 + 1)
+
+
 def test_options_default_to_tf_serving_values():
     options = BatchingOptions()
 
@@ -332,6 +525,8 @@ def test_options_default_to_tf_serving_values():
     assert options.num_batch_threads >= 1
     assert options.allowed_batch_sizes == ()
     assert options.pad_variable_length_inputs is False
+    assert options.enable_large_batch_splitting is False
+    assert options.batch_size_limit == 1000
 
 
 @pytest.mark.parametrize(
@@ -341,6 +536,10 @@ def test_options_default_to_tf_serving_values():
         ({"max_batch_size": 4, "allowed_batch_sizes": (4, 2, 4)}, "increasing"),
         ({"max_batch_size": 0}, "max_batch_size must be at least 1"),
         ({"batch_timeout_micros": -1}, "batch_timeout_micros"),
+        (
+            {"max_batch_size": 4, "max_execution_batch_size": 5},
+            "max_execution_batch_size must be between 1 and max_batch_size",
+        ),
     ],
 )
 def test_invalid_options_say_what_is_wrong(kwargs, message):
