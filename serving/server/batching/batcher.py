@@ -63,15 +63,18 @@ class Batcher:
         task = Task(inputs, merge.task_size(inputs), compute, labels)
         pad = self.options.pad_variable_length_inputs
         shapes = merge.shape_key(inputs, pad)
-        self._scheduler.schedule((key, shapes), task)
-        if not task.done.wait(deadlines.remaining(deadline)):
-            # Dropped from its batch if not yet running; either way the
-            # client has gone, so nobody waits for the rows.
-            self._scheduler.cancel(task)
-            raise errors.deadline_exceeded()
-        if task.error is not None:
-            raise task.error
-        return task.outputs
+        parts = self._scheduler.schedule((key, shapes), task)
+        for part in parts:
+            if not part.done.wait(deadlines.remaining(deadline)):
+                # Dropped from their batches if not yet running; either
+                # way the client has gone, so nobody waits for the rows.
+                for queued in parts:
+                    self._scheduler.cancel(queued)
+                raise errors.deadline_exceeded()
+        for part in parts:
+            if part.error is not None:
+                raise part.error
+        return merge.join([part.outputs for part in parts])
 
     @staticmethod
     def can_batch(inputs):

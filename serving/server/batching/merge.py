@@ -67,6 +67,28 @@ def split(outputs, sizes, batch_size):
     ]
 
 
+def join(parts_outputs):
+    """Concatenates the outputs of a split request's parts along dim 0.
+
+    Raises:
+        ServingError: INTERNAL if the parts' outputs differ beyond dim 0
+            (parts padded to different lengths in different batches).
+    """
+    if len(parts_outputs) == 1:
+        return parts_outputs[0]
+    try:
+        return {
+            name: np.concatenate([outputs[name] for outputs in parts_outputs])
+            for name in parts_outputs[0]
+        }
+    except ValueError as error:
+        raise errors.internal(
+            f"The parts of a split request gave outputs that cannot be "
+            f"joined: {error}. Turn off pad_variable_length_inputs or "
+            "enable_large_batch_splitting."
+        ) from error
+
+
 def _dim0(array):
     return array.shape[0] if array.ndim else None
 

@@ -36,6 +36,12 @@ class BatchingOptions:
             differ in non-batch dimensions share a batch, padded to the
             largest size with each request's first element (as TF Serving
             does); if False they go in separate batches.
+        enable_large_batch_splitting: bool. If True, a request is split to
+            fill the open batch and then new batches of at most
+            max_execution_batch_size rows, and its rows are joined back;
+            max_batch_size then bounds one request, not one batch.
+        max_execution_batch_size: int | None. Most rows in one model call
+            when splitting; None: max_batch_size. At most max_batch_size.
 
     Example:
 
@@ -54,6 +60,8 @@ class BatchingOptions:
     max_enqueued_batches: int = DEFAULT_MAX_ENQUEUED_BATCHES
     allowed_batch_sizes: tuple = ()
     pad_variable_length_inputs: bool = False
+    enable_large_batch_splitting: bool = False
+    max_execution_batch_size: int | None = None
 
     def __post_init__(self):
         # A list from a parsed config is accepted; keep the dataclass frozen.
@@ -76,6 +84,22 @@ class BatchingOptions:
                 f"{self.batch_timeout_micros}."
             )
         self._check_allowed_batch_sizes()
+        self._check_max_execution_batch_size()
+
+    @property
+    def batch_size_limit(self):
+        """Most rows in one batch (one model call, before padding)."""
+        if self.enable_large_batch_splitting:
+            return self.max_execution_batch_size or self.max_batch_size
+        return self.max_batch_size
+
+    def _check_max_execution_batch_size(self):
+        size = self.max_execution_batch_size
+        if size is not None and not 1 <= size <= self.max_batch_size:
+            raise ValueError(
+                "max_execution_batch_size must be between 1 and "
+                f"max_batch_size ({self.max_batch_size}), got {size}."
+            )
 
     def _check_allowed_batch_sizes(self):
         sizes = self.allowed_batch_sizes

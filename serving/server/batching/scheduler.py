@@ -7,6 +7,11 @@ a new one, unless the queue already holds `max_enqueued_batches`, which is
 UNAVAILABLE. A batch thread takes the oldest batch that is closed, full,
 or open for `batch_timeout_micros`; a batch being run no longer counts
 against the queue.
+
+With large batch splitting, a task that does not fit the open batch is
+split, as TensorFlow Serving's SplitInputTask does: its first rows fill
+the open batch and the rest go to new batches of at most
+max_execution_batch_size rows.
 """
 
 import collections
@@ -48,6 +53,18 @@ class Task:
         self.error = error
         self.done.set()
 
+    def split(self, sizes):
+        """The tasks holding this task's rows, `sizes[i]` rows each."""
+        parts, start = [], 0
+        for size in sizes:
+            inputs = {
+                name: array[start : start + size]
+                for name, array in self.inputs.items()
+            }
+            parts.append(Task(inputs, size, self.compute, self.labels))
+            start += size
+        return parts
+
 
 class Batch:
     """Tasks that run together in one model call."""
@@ -82,6 +99,7 @@ class Scheduler:
         self._options = options
         self._process_batch = process_batch
         self._timeout = options.batch_timeout_micros / 1e6
+        self._batch_limit = options.batch_size_limit
         self._condition = threading.Condition()
         self._queues = {}
         self._closed = False
@@ -95,7 +113,10 @@ class Scheduler:
             thread.start()
 
     def schedule(self, key, task):
-        """Adds a task to the open batch of its key's queue.
+        """Adds a task to its key's queue; returns the tasks enqueued.
+
+        That is `[task]`, unless large batch splitting split it (see the
+        module docstring): then its parts, in row order.
 
         Raises:
             ServingError: INVALID_ARGUMENT for a task above max_batch_size,
@@ -111,13 +132,31 @@ class Scheduler:
             if self._closed:
                 raise errors.unavailable("The batch scheduler is shut down")
             queue = self._queues.get(key) or collections.deque()
-            if not queue or queue[-1].size + task.size > limit:
-                if len(queue) >= self._options.max_enqueued_batches:
-                    raise errors.unavailable(_QUEUE_FULL)
-                queue.append(Batch(key, time.monotonic()))
+            sizes, new_batches = self._part_sizes(queue, task.size)
+            if len(queue) + new_batches > self._options.max_enqueued_batches:
+                raise errors.unavailable(_QUEUE_FULL)
+            parts = [task] if len(sizes) == 1 else task.split(sizes)
+            for part in parts:
+                if not queue or queue[-1].size + part.size > self._batch_limit:
+                    queue.append(Batch(key, time.monotonic()))
+                queue[-1].add(part)
             self._queues[key] = queue
-            queue[-1].add(task)
-            self._condition.notify()
+            self._condition.notify(len(parts))
+            return parts
+
+    def _part_sizes(self, queue, size):
+        """(rows of each part, batches they add to the queue)."""
+        space = self._batch_limit - queue[-1].size if queue else 0
+        if size <= space:
+            return [size], 0
+        if not self._options.enable_large_batch_splitting:
+            return [size], 1
+        sizes = [space] if space else []
+        remaining = size - space
+        while remaining:
+            sizes.append(min(remaining, self._batch_limit))
+            remaining -= sizes[-1]
+        return sizes, len(sizes) - bool(space)
 
     def cancel(self, task):
         """Removes a task not yet taken by a batch thread; True if it was."""
@@ -168,11 +207,7 @@ class Scheduler:
             first = queue[0]
             due = first.opened_at + self._timeout
             closed = len(queue) > 1 or self._closed
-            if (
-                closed
-                or first.size >= self._options.max_batch_size
-                or (now >= due)
-            ):
+            if closed or first.size >= self._batch_limit or (now >= due):
                 if ready is None or first.opened_at < ready.opened_at:
                     ready = first
             else:

@@ -77,6 +77,14 @@ message_type {
     name: "pad_variable_length_inputs" number: 7 label: LABEL_OPTIONAL
     type: TYPE_BOOL
   }
+  field {
+    name: "enable_large_batch_splitting" number: 8 label: LABEL_OPTIONAL
+    type: TYPE_MESSAGE type_name: ".google.protobuf.BoolValue"
+  }
+  field {
+    name: "max_execution_batch_size" number: 9 label: LABEL_OPTIONAL
+    type: TYPE_MESSAGE type_name: ".google.protobuf.Int64Value"
+  }
 }
 """
 

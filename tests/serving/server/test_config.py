@@ -33,6 +33,8 @@ from serving.server.config.text_proto import read_text_proto
                 "thread_pool_name": 5,
                 "allowed_batch_sizes": 6,
                 "pad_variable_length_inputs": 7,
+                "enable_large_batch_splitting": 8,
+                "max_execution_batch_size": 9,
             },
         ),
     ],
