@@ -27,9 +27,9 @@ class VideoEncoder(FunctionalModel):
     Padded frames (False in `frame_mask`) are zeroed before the image
     encoder, not attended to, and not pooled, so appending padded frames
     leaves the pooled output unchanged. The frame axis has no fixed length.
-    One caveat: a batch-norm image encoder (`ImageEncoder`) in training
-    mode computes its batch statistics over padded frames too; a
-    `VisionTransformerEncoder` (layer norm only) has no such coupling.
+    (An image encoder with batch norm would compute its batch statistics
+    over padded frames too; `ImageEncoder` and `VisionTransformerEncoder`
+    have none.)
 
     Args:
         image_encoder: a model with one `images` input `(batch, height,

@@ -17,16 +17,16 @@ def test_layer_checks(tmp_path):
 
 def test_default_constructor_outputs_and_all_true_mask():
     encoder = ImageEncoder((16, 16), 16)
-    assert encoder.num_layers == 4
+    assert encoder.num_layers == 3
     outputs = encoder(IMAGES)
-    # 16 -> 16 -> 8 -> 4 -> 2: a 2x2 feature map, 4 tokens.
+    # Three 2x2 max pools: 16 -> 8 -> 4 -> 2, a 2x2 feature map, 4 tokens.
     assert outputs["pooled_output"].shape == (2, 16)
     assert outputs["sequence_output"].shape == (2, 4, 16)
     np.testing.assert_array_equal(outputs["sequence_mask"], np.ones((2, 4)))
     assert outputs["sequence_mask"].dtype == "bool"
     np.testing.assert_allclose(
         outputs["pooled_output"],
-        np.mean(outputs["sequence_output"], axis=1),
+        np.max(outputs["sequence_output"], axis=1),
         atol=1e-5,
     )
 
