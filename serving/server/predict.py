@@ -7,6 +7,11 @@ the signature; `output_filter` selects (and orders) the outputs, and an
 unknown or repeated alias in it is INVALID_ARGUMENT. Inputs are validated
 and size-capped before decoding (`inputs`, `validation`, `limits`).
 
+Outputs are written as TensorFlow Serving writes them by default, in the
+dtype's typed value field (`float_val`, ...); with `tensor_content=True`
+(--enable_serialization_as_tensor_content) they are packed in
+`tensor_content`, which is faster for big tensors.
+
 `predict(manager, request)` answers one request on its own; a `Predictor`
 also batches concurrent requests when given `BatchingOptions`.
 """
@@ -65,13 +70,14 @@ class Call:
         )
 
 
-def predict(manager, request, limits=DEFAULT_LIMITS):
+def predict(manager, request, limits=DEFAULT_LIMITS, tensor_content=False):
     """Answers a PredictRequest without batching.
 
     Args:
         manager: ModelManager. Where the requested servable is looked up.
         request: predict_pb2.PredictRequest.
         limits: RequestLimits. Size caps for the request's inputs.
+        tensor_content: bool. Pack outputs in tensor_content.
 
     Returns:
         predict_pb2.PredictResponse.
@@ -81,7 +87,7 @@ def predict(manager, request, limits=DEFAULT_LIMITS):
         tf.errors.OpError: if the model fails while running.
     """
     call = prepare(manager, request, limits)
-    return respond(call, call.run())
+    return respond(call, call.run(), tensor_content)
 
 
 def prepare(manager, request, limits=DEFAULT_LIMITS):
@@ -98,12 +104,17 @@ def prepare(manager, request, limits=DEFAULT_LIMITS):
     return Call(servable, signature_name, signature, feeds, output_names)
 
 
-def respond(call, outputs):
+def respond(call, outputs, tensor_content=False):
     """Builds the PredictResponse for a call's outputs."""
     response = predict_pb2.PredictResponse()
     model_spec.fill(response.model_spec, call.servable, call.signature_name)
+    encode = (
+        tensors.to_tensor_proto
+        if tensor_content
+        else tensors.to_typed_tensor_proto
+    )
     for name in call.output_names:
-        response.outputs[name].CopyFrom(tensors.to_tensor_proto(outputs[name]))
+        response.outputs[name].CopyFrom(encode(outputs[name]))
     return response
 
 
@@ -120,6 +131,7 @@ class Predictor:
         limits: RequestLimits | None. None: the defaults.
         on_batch: optional callable(model_name, signature_name, batch_size)
             called before each batched model call (see `Batcher`).
+        tensor_content: bool. Pack outputs in tensor_content by default.
 
     Example:
 
@@ -131,23 +143,33 @@ class Predictor:
     """
 
     def __init__(
-        self, manager, batching_options=None, limits=None, on_batch=None
+        self,
+        manager,
+        batching_options=None,
+        limits=None,
+        on_batch=None,
+        tensor_content=False,
     ):
         self._manager = manager
         self.limits = limits or DEFAULT_LIMITS
         self.runner = SignatureRunner(batching_options, on_batch)
+        self._tensor_content = tensor_content
 
-    def predict(self, request, deadline=None):
+    def predict(self, request, deadline=None, tensor_content=None):
         """Answers a PredictRequest; see `predict` for errors.
 
         Args:
             request: predict_pb2.PredictRequest.
             deadline: float | None. `time.monotonic()` time after which the
                 client no longer waits: DEADLINE_EXCEEDED, model not run.
+            tensor_content: bool | None. Pack outputs in tensor_content;
+                None: as the predictor was configured.
         """
         call = prepare(self._manager, request, self.limits)
         deadlines.check(deadline)
-        return respond(call, call.run(self.runner, deadline))
+        if tensor_content is None:
+            tensor_content = self._tensor_content
+        return respond(call, call.run(self.runner, deadline), tensor_content)
 
     def num_enqueued_tasks(self):
         """Requests waiting for a batch thread (0 without batching)."""

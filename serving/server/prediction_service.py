@@ -25,6 +25,9 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         limits: RequestLimits | None. Per-request size caps; None: defaults.
         on_batch: optional callable(model_name, signature_name, batch_size)
             called for every batch run (for metrics).
+        tensor_content: bool. Write Predict outputs in tensor_content
+            (--enable_serialization_as_tensor_content) rather than in
+            typed value fields, TensorFlow Serving's default.
 
     Attributes:
         predictor: Predictor. Answers Predict; a REST front end should call
@@ -44,12 +47,17 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
     """
 
     def __init__(
-        self, manager, batching_options=None, limits=None, on_batch=None
+        self,
+        manager,
+        batching_options=None,
+        limits=None,
+        on_batch=None,
+        tensor_content=False,
     ):
         self._manager = manager
         self._limits = limits or DEFAULT_LIMITS
         self.predictor = Predictor(
-            manager, batching_options, self._limits, on_batch
+            manager, batching_options, self._limits, on_batch, tensor_content
         )
 
     def Predict(self, request, context):

@@ -25,6 +25,34 @@ def test_numpy_arrays_round_trip_with_dtype_and_shape(array):
 
 
 @pytest.mark.parametrize(
+    "array, field, values",
+    [
+        (np.array([[1.5, -2.0]], np.float32), "float_val", [1.5, -2.0]),
+        (np.array([0.25], np.float64), "double_val", [0.25]),
+        (np.array([1.0], np.float16), "half_val", [0x3C00]),
+        (np.array([250, 3], np.uint8), "int_val", [250, 3]),
+        (np.array([-7], np.int16), "int_val", [-7]),
+        (np.array([2**40], np.int64), "int64_val", [2**40]),
+        (np.array([2**32 - 1], np.uint32), "uint32_val", [2**32 - 1]),
+        (np.array([2**64 - 1], np.uint64), "uint64_val", [2**64 - 1]),
+        (np.array([True, False]), "bool_val", [True, False]),
+        (np.array([1 + 2j], np.complex64), "scomplex_val", [1.0, 2.0]),
+        (np.array([b"a", b"bc"], object), "string_val", [b"a", b"bc"]),
+    ],
+)
+def test_typed_protos_hold_values_where_tensorflow_puts_them(
+    array, field, values
+):
+    proto = tensors.to_typed_tensor_proto(array)
+
+    assert list(getattr(proto, field)) == values
+    assert proto.tensor_content == b""
+    decoded = tensors.to_ndarray(proto)
+    assert decoded.dtype == array.dtype
+    np.testing.assert_array_equal(decoded, array)
+
+
+@pytest.mark.parametrize(
     "value, dtype, shape",
     [
         (1.5, types_pb2.DT_FLOAT, ()),

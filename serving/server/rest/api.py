@@ -183,7 +183,10 @@ class RestApi:
 
     def _predict_unbatched(self, request, deadline):
         deadlines.check(deadline)
-        return predict.predict(self._manager, request, self._limits)
+        # Packed outputs decode fastest into JSON.
+        return predict.predict(
+            self._manager, request, self._limits, tensor_content=True
+        )
 
     def _classify(self, route, body, reply, deadline):
         request = classification_pb2.ClassificationRequest()

@@ -19,6 +19,8 @@ from tensorflow.core.framework import tensor_pb2
 from tensorflow.core.framework import types_pb2
 from tensorflow_serving.apis import predict_pb2
 
+from serving import tensors
+
 pytestmark = pytest.mark.slow
 
 REQUESTS_PER_EXAMPLE = 50
@@ -169,5 +171,4 @@ def _good_request(stub):
         )
     )
     response = stub.Predict(request, timeout=30)
-    y = response.outputs["y"]
-    return np.frombuffer(y.tensor_content, np.float32).reshape(1, 2)
+    return tensors.to_ndarray(response.outputs["y"])

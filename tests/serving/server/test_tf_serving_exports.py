@@ -620,3 +620,36 @@ def test_tflite_metadata_naming_an_unknown_tensor_fails_the_load(tmp_path):
         "Signature 'broken' input input references an unknown tensor 'z:0'; "
         "the model's input tensors are ['x']."
     )
+
+
+# Found along the way: Predict outputs in typed fields, as TF Serving.
+
+
+def test_predict_outputs_are_in_typed_fields_as_clients_read_them(served):
+    request = _predict_request(
+        "half_plus_two", {"x": np.array([1.0, 2.0, 5.0], np.float32)}
+    )
+
+    y = served.predictions.Predict(request).outputs["y"]
+
+    # What TF Serving's client examples read.
+    assert list(y.float_val) == [2.5, 3.0, 4.5]
+    assert y.tensor_content == b""
+
+
+def test_serialization_as_tensor_content_packs_outputs(exports):
+    core = ServerCore(ModelManager(), FAST)
+    core.reload_config(
+        _model_server_config({"half_plus_two": exports["half_plus_two"]})
+    )
+    service = PredictionService(core.manager, tensor_content=True)
+    request = _predict_request(
+        "half_plus_two", {"x": np.array([1.0, 5.0], np.float32)}
+    )
+
+    y = service.predictor.predict(request).outputs["y"]
+
+    assert list(y.float_val) == []
+    np.testing.assert_array_equal(
+        np.frombuffer(y.tensor_content, np.float32), [2.5, 4.5]
+    )
