@@ -11,7 +11,11 @@ synchronous main().
 
 Like TensorFlow Serving, paths under /v1/ are the API (see `routes`),
 the Prometheus page is served at the monitoring path when metrics are
-enabled, and any other path is 404. Calls taking longer than
+enabled, and any other path is 404. An OPTIONS request to the API is a
+CORS preflight: 200 when it has an http(s) Origin, else 400; with
+`cors=True` (--rest_api_enable_cors_support) every API answer carries
+TensorFlow Serving's CORS headers. A preflight needs no bearer token,
+since browsers send none with it. Calls taking longer than
 `timeout_ms` are answered 504 (DEADLINE_EXCEEDED); the model call itself
 cannot be interrupted and finishes in the background.
 """
@@ -20,6 +24,7 @@ import asyncio
 import concurrent.futures
 import logging
 import os
+import re
 import socket
 import threading
 import time
@@ -43,6 +48,12 @@ MAX_BODY_BYTES = 2**31 - 1
 # TensorFlow Serving's default --rest_api_num_threads.
 DEFAULT_NUM_THREADS = 4 * (os.cpu_count() or 1)
 JSON_CONTENT_TYPE = "application/json"
+CORS_HEADERS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Allow-Methods": "POST, GET",
+    "Access-Control-Allow-Headers": "Content-Type",
+}
+_HTTP_ORIGIN = re.compile(r"https?://")
 # Connections still open once in-flight calls are done (or the grace
 # period is over) are closed after this many seconds.
 _CLOSE_CONNECTIONS_SECONDS = 0.5
@@ -72,6 +83,8 @@ class RestServer:
             the default predictor; None: the defaults.
         runner: SignatureRunner | None. Runs classify and regress; pass the
             gRPC service's `predictor.runner` to batch them together.
+        cors: bool. Add CORS headers to API answers; with `auth_token`,
+            Authorization is allowed as a request header too.
         num_threads: int. Calls answered concurrently.
         max_body_bytes: int. Larger bodies get 413.
 
@@ -101,6 +114,7 @@ class RestServer:
         num_threads=DEFAULT_NUM_THREADS,
         max_body_bytes=MAX_BODY_BYTES,
         runner=None,
+        cors=False,
     ):
         self._api = RestApi(manager, predictor, limits, runner)
         self._port = port
@@ -113,6 +127,7 @@ class RestServer:
         self._ssl_context = ssl_context
         self._num_threads = num_threads
         self._max_body_bytes = max_body_bytes
+        self._cors_headers = _cors_headers(auth_token) if cors else {}
         self._loop = None
         self._thread = None
         self._in_flight = 0
@@ -202,6 +217,8 @@ class RestServer:
     async def _answer(self, request):
         start = time.perf_counter()
         path = request.rel_url.raw_path
+        if request.method == "OPTIONS" and routes.is_api_path(path):
+            return self._preflight(request)
         authorized = self._auth_token is None or auth.bearer_token_matches(
             request.headers.get("Authorization"), self._auth_token
         )
@@ -228,8 +245,20 @@ class RestServer:
                 time.perf_counter() - start,
                 method=reply.api,
             )
-        headers = None if authorized else auth.CHALLENGE_HEADERS
+        headers = dict(self._cors_headers)
+        if not authorized:
+            headers.update(auth.CHALLENGE_HEADERS)
         return _json_response(reply.status, reply.body, headers)
+
+    def _preflight(self, request):
+        # As TensorFlow Serving: any http(s) Origin passes, with no body.
+        if _HTTP_ORIGIN.search(request.headers.get("Origin", "")):
+            return web.Response(status=200, headers=self._cors_headers)
+        return _json_response(
+            400,
+            error_body("Origin header is missing in CORS preflight"),
+            self._cors_headers,
+        )
 
     async def _call_api(self, request, path, deadline):
         try:
@@ -258,6 +287,13 @@ class RestServer:
                 f"Deadline exceeded: the call did not finish within the REST "
                 f"API timeout of {self._timeout_ms} ms.",
             )
+
+
+def _cors_headers(auth_token):
+    headers = dict(CORS_HEADERS)
+    if auth_token:
+        headers["Access-Control-Allow-Headers"] += ", Authorization"
+    return headers
 
 
 def _json_response(status, body, headers=None):

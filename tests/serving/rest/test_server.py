@@ -222,3 +222,54 @@ def test_predictor_gets_request_protos(rest_manager):
     assert request.model_spec.name == "rest_toy"
     assert request.model_spec.version.value == 1
     assert tensors.to_ndarray(request.inputs["x"]).tolist() == [2.0]
+
+
+CORS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Allow-Methods": "POST, GET",
+    "Access-Control-Allow-Headers": "Content-Type",
+}
+
+
+def _cors_headers(response):
+    return {name: response.headers.get(name) for name in CORS}
+
+
+def test_cors_headers_on_every_api_answer_when_enabled(serve):
+    url = serve(cors=True)
+
+    ok = requests.post(url + PREDICT, data=ONE_INSTANCE, timeout=10)
+    missing = requests.get(url + "/v1/models/nope", timeout=10)
+
+    assert ok.status_code == 200
+    assert ok.json() == {"predictions": [3.0]}
+    assert _cors_headers(ok) == CORS
+    assert missing.status_code == 404
+    assert _cors_headers(missing) == CORS
+
+
+def test_no_cors_headers_by_default(serve):
+    response = requests.post(serve() + PREDICT, data=ONE_INSTANCE, timeout=10)
+
+    assert response.status_code == 200
+    assert "Access-Control-Allow-Origin" not in response.headers
+
+
+def test_preflight_needs_an_http_origin_and_no_token(serve):
+    url = serve(cors=True, auth_token="s3cret")
+
+    preflight = requests.options(
+        url + PREDICT, headers={"Origin": "https://app.example"}, timeout=10
+    )
+    no_origin = requests.options(url + PREDICT, timeout=10)
+
+    assert preflight.status_code == 200
+    assert preflight.content == b""
+    assert preflight.headers["Access-Control-Allow-Origin"] == "*"
+    assert preflight.headers["Access-Control-Allow-Headers"] == (
+        "Content-Type, Authorization"
+    )
+    assert no_origin.status_code == 400
+    assert no_origin.json() == {
+        "error": "Origin header is missing in CORS preflight"
+    }
