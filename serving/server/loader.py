@@ -33,11 +33,16 @@ from tensorflow.core.protobuf import saved_model_pb2
 
 from serving.server import session_servable
 from serving.server import tflite_servable
+from serving.server.batching.options import options_from_parameters
+from serving.server.config import messages
+from serving.server.config.text_proto import read_text_proto
 from serving.server.custom_ops import register_custom_ops
 from serving.server.session_servable import DEFAULT_TAGS
 from serving.server.session_servable import SessionOptions
 
 SAVED_MODEL_FILENAME = "saved_model.pb"
+# A version's own BatchingParameters (--enable_per_model_batching_parameters).
+BATCHING_PARAMS_FILENAME = "batching_params.pbtxt"
 _VERSION_NAME = re.compile(r"[+-]?[0-9]+")
 # absl::ascii_isspace, which SimpleAtoi strips around the number.
 _ASCII_SPACE = " \t\n\v\f\r"
@@ -58,8 +63,12 @@ class Servable:
         signature_defs: dict[str, SignatureDef]. The signatures as stored in
             `saved_model.pb`, reported by GetModelMetadata.
         runtime: what the signatures run on, kept alive with them: the
-            SavedModel's tf.compat.v1.Session, or the LiteRT interpreter of
-            a TFLite servable.
+            SavedModel's tf.compat.v1.Session, or the LiteRT interpreters
+            of a TFLite servable.
+        batching: BatchingOptions | bool | None. None: batched with the
+            server's options, if batching is on; False: never batched;
+            BatchingOptions: batched with these queue options (both from
+            --enable_per_model_batching_parameters, see `load_servable`).
     """
 
     name: str
@@ -68,6 +77,7 @@ class Servable:
     signatures: dict
     signature_defs: dict
     runtime: Any = dataclasses.field(repr=False)
+    batching: Any = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -157,6 +167,8 @@ def load_servable(
     version,
     prefer_tflite=False,
     session_options=None,
+    num_tflite_interpreters=1,
+    per_model_batching=False,
 ):
     """Loads one version of a model from the directory naming it under
     `model_base_path` (`<version>/`, or a zero-padded name).
@@ -168,11 +180,25 @@ def load_servable(
         prefer_tflite: bool. Serve `model.tflite` if the version has one.
         session_options: SessionOptions | None. Threading of a SavedModel's
             session; None: the defaults.
+        num_tflite_interpreters: int. LiteRT interpreters for a TFLite
+            servable, each running one request at a time.
+        per_model_batching: bool. Batch this version only if it has a
+            batching_params.pbtxt, with its parameters (TensorFlow
+            Serving's --enable_per_model_batching_parameters).
+
+    Raises:
+        ValueError: also for a batching_params.pbtxt that does not parse.
     """
     path = version_path(model_base_path, version)
+    batching = _batching(path) if per_model_batching else None
     tflite_path = os.path.join(path, tflite_servable.TFLITE_FILENAME)
     if prefer_tflite and os.path.isfile(tflite_path):
-        return _load_tflite(name, version, path, tflite_path)
+        signatures, signature_defs, runtime = tflite_servable.load_tflite_model(
+            tflite_path, num_tflite_interpreters
+        )
+        return Servable(
+            name, version, path, signatures, signature_defs, runtime, batching
+        )
     register_custom_ops()
     session_options = session_options or SessionOptions()
     # Parsed first: a file that is not a SavedModel, or has no MetaGraph
@@ -182,27 +208,17 @@ def load_servable(
         path, session_options
     )
     return Servable(
-        name=name,
-        version=version,
-        path=path,
-        signatures=signatures,
-        signature_defs=signature_defs,
-        runtime=session,
+        name, version, path, signatures, signature_defs, session, batching
     )
 
 
-def _load_tflite(name, version, path, tflite_path):
-    signatures, signature_defs, interpreter = tflite_servable.load_tflite_model(
-        tflite_path
-    )
-    return Servable(
-        name=name,
-        version=version,
-        path=path,
-        signatures=signatures,
-        signature_defs=signature_defs,
-        runtime=interpreter,
-    )
+def _batching(path):
+    """A version's own batching options, or False without the file."""
+    parameters_path = os.path.join(path, BATCHING_PARAMS_FILENAME)
+    if not os.path.isfile(parameters_path):
+        return False
+    parameters = read_text_proto(parameters_path, messages.BatchingParameters)
+    return options_from_parameters(parameters)
 
 
 def load_latest(name, model_base_path):

@@ -10,7 +10,9 @@ classify signature included.
 A call is merged only if every input it sends has a free dim 0 in the
 signature and the shape the signature records, so that a request the
 graph rejects cannot fail the requests batched with it; others run on
-their own.
+their own. A servable loaded with --enable_per_model_batching_parameters
+batches with its own batching_params.pbtxt, or not at all without one
+(`Servable.batching`).
 """
 
 from serving.server import inputs
@@ -64,12 +66,19 @@ class SignatureRunner:
         def compute(merged_feeds):
             return signature.run(merged_feeds, output_names)
 
-        if self._batcher is None or not _can_batch(signature, feeds):
+        batching = servable.batching
+        if (
+            self._batcher is None
+            or batching is False
+            or not _can_batch(signature, feeds)
+        ):
             return compute(feeds)
         # Servables are compared by identity: a reloaded version is new.
         key = (id(servable), signature_name, output_names)
         labels = (servable.name, signature_name)
-        return self._batcher.run(key, feeds, compute, labels, deadline)
+        return self._batcher.run(
+            key, feeds, compute, labels, deadline, batching
+        )
 
     def num_enqueued_tasks(self):
         """Calls waiting for a batch thread (0 without batching)."""

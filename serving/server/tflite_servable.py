@@ -30,9 +30,12 @@ Serving's TfLiteSession does. A model that cannot run a request's shapes
 is INTERNAL, TensorFlow Serving's code for a failed resize or invoke.
 
 An interpreter is not thread-safe and its signatures share its tensors,
-so every call on one interpreter holds that interpreter's lock.
+so every call on one interpreter holds that interpreter's lock; with
+several interpreters (--num_tflite_pools), each call takes a free one.
 """
 
+import copy
+import queue
 import threading
 
 import numpy as np
@@ -195,17 +198,75 @@ class _Tensors:
             self._interpreter.allocate_tensors()
 
 
-def load_tflite_model(path):
-    """Loads a `.tflite` file.
+def load_tflite_model(path, num_interpreters=1):
+    """Loads a `.tflite` file into `num_interpreters` interpreters.
+
+    With more than one, each request takes a free interpreter (waiting for
+    one if all are busy), so that requests run in parallel, as in
+    TensorFlow Serving's pool of --num_tflite_pools interpreters.
 
     Returns:
-        (signatures, signature_defs, interpreter): the callables by key, the
-        SignatureDefs by key, and the interpreter they run on.
+        (signatures, signature_defs, interpreters): the callables by key,
+        the SignatureDefs by key, and the list of interpreters they run on.
 
     Raises:
         ValueError: if the file does not load, or its metadata holds
             SignatureDefs that do not parse or name unknown tensors.
     """
+    interpreters = [_interpreter(path) for _ in range(max(num_interpreters, 1))]
+    with open(path, "rb") as model_file:
+        metadata_signature_defs = _metadata_signature_defs(model_file.read())
+    loaded = [
+        _signatures(interpreter, metadata_signature_defs)
+        for interpreter in interpreters
+    ]
+    signatures, signature_defs = loaded[0]
+    if len(loaded) > 1:
+        pool = queue.SimpleQueue()
+        for index in range(len(loaded)):
+            pool.put(index)
+        signatures = {
+            key: PooledSignature(pool, [each[key] for each, _ in loaded])
+            for key in signatures
+        }
+    return signatures, signature_defs, interpreters
+
+
+class PooledSignature:
+    """One signature over a pool of interpreters; a call runs on one that
+    is free.
+
+    Args:
+        pool: queue.SimpleQueue of the free interpreters' indices.
+        signatures: list of the signature on each interpreter.
+    """
+
+    def __init__(self, pool, signatures):
+        self._pool = pool
+        self._signatures = signatures
+        first = signatures[0]
+        self.input_specs = first.input_specs
+        self.output_specs = first.output_specs
+        self.feed_names = first.feed_names
+        self.defaults = first.defaults
+
+    def run(self, inputs, output_aliases):
+        """Runs the model on a free interpreter; see TfliteSignature.run."""
+        index = self._pool.get()
+        try:
+            return self._signatures[index].run(inputs, output_aliases)
+        finally:
+            self._pool.put(index)
+
+    def __call__(self, **inputs):
+        index = self._pool.get()
+        try:
+            return self._signatures[index](**inputs)
+        finally:
+            self._pool.put(index)
+
+
+def _interpreter(path):
     try:
         # The interpreter verifies the flatbuffer before it is read here.
         interpreter = Interpreter(model_path=path)
@@ -214,8 +275,11 @@ def load_tflite_model(path):
         raise ValueError(
             f"Cannot load TFLite model {path!r}: {error}"
         ) from error
-    with open(path, "rb") as model_file:
-        metadata_signature_defs = _metadata_signature_defs(model_file.read())
+    return interpreter
+
+
+def _signatures(interpreter, metadata_signature_defs):
+    """(signatures, signature_defs) of one interpreter."""
     lock = threading.Lock()
     if not metadata_signature_defs and interpreter.get_signature_list():
         signatures = _runner_signatures(interpreter, lock)
@@ -223,9 +287,9 @@ def load_tflite_model(path):
             key: _signature_def(signature)
             for key, signature in signatures.items()
         }
-        return signatures, signature_defs, interpreter
+        return signatures, signature_defs
     tensors = _Tensors(interpreter, lock)
-    signature_defs = metadata_signature_defs or {
+    signature_defs = copy.deepcopy(metadata_signature_defs) or {
         DEFAULT_SIGNATURE: _tensors_signature_def(tensors)
     }
     for key, signature_def in signature_defs.items():
@@ -234,7 +298,7 @@ def load_tflite_model(path):
         key: TfliteTensorSignature(tensors, signature_def)
         for key, signature_def in signature_defs.items()
     }
-    return signatures, signature_defs, interpreter
+    return signatures, signature_defs
 
 
 def _runner_signatures(interpreter, lock):

@@ -41,7 +41,7 @@ class Batcher:
         self._on_batch = on_batch
         self._scheduler = Scheduler(options, self._process_batch)
 
-    def run(self, key, inputs, compute, labels, deadline=None):
+    def run(self, key, inputs, compute, labels, deadline=None, options=None):
         """Runs `compute` on `inputs` as part of a batch; returns its rows.
 
         Args:
@@ -51,6 +51,8 @@ class Batcher:
                 each with the merged batch size as dim 0.
             labels: (model_name, signature_name) for `on_batch`.
             deadline: float | None. A `time.monotonic()` deadline.
+            options: BatchingOptions | None. This key's own queue options
+                (a model's batching_params.pbtxt); None: the batcher's.
 
         Returns:
             dict[str, np.ndarray]: this call's rows of each output.
@@ -60,10 +62,11 @@ class Batcher:
                 for a full queue, DEADLINE_EXCEEDED if the deadline passes
                 first; or the error the batch's model call raised.
         """
+        options = options or self.options
         task = Task(inputs, merge.task_size(inputs), compute, labels)
-        pad = self.options.pad_variable_length_inputs
+        pad = options.pad_variable_length_inputs
         shapes = merge.shape_key(inputs, pad)
-        parts = self._scheduler.schedule((key, shapes), task)
+        parts = self._scheduler.schedule((key, shapes), task, options)
         for part in parts:
             if not part.done.wait(deadlines.remaining(deadline)):
                 # Dropped from their batches if not yet running; either
@@ -93,11 +96,11 @@ class Batcher:
         tasks = batch.tasks
         try:
             sizes = [task.size for task in tasks]
-            batch_size = self.options.padded_size(sum(sizes))
+            batch_size = batch.options.padded_size(sum(sizes))
             inputs = merge.merge(
                 [task.inputs for task in tasks],
                 batch_size,
-                self.options.pad_variable_length_inputs,
+                batch.options.pad_variable_length_inputs,
             )
             self._report(tasks[0].labels, batch_size)
             outputs = tasks[0].compute(inputs)

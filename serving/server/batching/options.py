@@ -125,3 +125,34 @@ class BatchingOptions:
             if allowed >= size:
                 return allowed
         return size
+
+
+def options_from_parameters(parameters):
+    """BatchingOptions from a BatchingParameters text proto message.
+
+    Unset fields keep TensorFlow Serving's defaults; max_execution_batch_size
+    is read only with enable_large_batch_splitting, as TensorFlow Serving's
+    GetQueueOptions does.
+    """
+    scalars = (
+        "max_batch_size",
+        "batch_timeout_micros",
+        "num_batch_threads",
+        "max_enqueued_batches",
+    )
+    splitting = parameters.enable_large_batch_splitting.value
+    return BatchingOptions(
+        **{
+            field: getattr(parameters, field).value
+            for field in scalars
+            if parameters.HasField(field)
+        },
+        allowed_batch_sizes=tuple(parameters.allowed_batch_sizes),
+        pad_variable_length_inputs=parameters.pad_variable_length_inputs,
+        enable_large_batch_splitting=splitting,
+        max_execution_batch_size=(
+            parameters.max_execution_batch_size.value
+            if splitting and parameters.HasField("max_execution_batch_size")
+            else None
+        ),
+    )

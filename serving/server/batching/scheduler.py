@@ -67,13 +67,28 @@ class Task:
 
 
 class Batch:
-    """Tasks that run together in one model call."""
+    """Tasks that run together in one model call.
 
-    def __init__(self, key, opened_at):
+    Args:
+        key: hashable. The queue it belongs to.
+        opened_at: float. `time.monotonic()` when it was opened.
+        options: BatchingOptions. Its queue's options.
+    """
+
+    def __init__(self, key, opened_at, options):
         self.key = key
         self.opened_at = opened_at
+        self.options = options
         self.tasks = []
         self.size = 0
+
+    def is_due(self, now):
+        """Full, or open for the queue's batch_timeout_micros."""
+        options = self.options
+        return self.size >= options.batch_size_limit or now >= self.due_at()
+
+    def due_at(self):
+        return self.opened_at + self.options.batch_timeout_micros / 1e6
 
     def add(self, task):
         self.tasks.append(task)
@@ -90,7 +105,8 @@ class Scheduler:
     """Forms batches per key and runs them on `num_batch_threads` threads.
 
     Args:
-        options: BatchingOptions.
+        options: BatchingOptions. The thread count, and the queue options
+            of tasks scheduled without their own.
         process_batch: callable(Batch). Runs a batch and completes its
             tasks; called on a batch thread, must not raise.
     """
@@ -98,8 +114,6 @@ class Scheduler:
     def __init__(self, options, process_batch):
         self._options = options
         self._process_batch = process_batch
-        self._timeout = options.batch_timeout_micros / 1e6
-        self._batch_limit = options.batch_size_limit
         self._condition = threading.Condition()
         self._queues = {}
         self._closed = False
@@ -112,17 +126,25 @@ class Scheduler:
         for thread in self._threads:
             thread.start()
 
-    def schedule(self, key, task):
+    def schedule(self, key, task, options=None):
         """Adds a task to its key's queue; returns the tasks enqueued.
 
         That is `[task]`, unless large batch splitting split it (see the
         module docstring): then its parts, in row order.
 
+        Args:
+            key: hashable. Tasks with equal keys share batches.
+            task: Task.
+            options: BatchingOptions | None. The queue's options (batch
+                sizes, timeout, queue length, splitting, padding); None:
+                the scheduler's. Every task of a key must pass the same.
+
         Raises:
             ServingError: INVALID_ARGUMENT for a task above max_batch_size,
                 UNAVAILABLE if the queue is full or the scheduler closed.
         """
-        limit = self._options.max_batch_size
+        options = options or self._options
+        limit = options.max_batch_size
         if task.size > limit:
             raise errors.invalid_argument(
                 f"Task size {task.size} is larger than maximum input batch "
@@ -132,31 +154,18 @@ class Scheduler:
             if self._closed:
                 raise errors.unavailable("The batch scheduler is shut down")
             queue = self._queues.get(key) or collections.deque()
-            sizes, new_batches = self._part_sizes(queue, task.size)
-            if len(queue) + new_batches > self._options.max_enqueued_batches:
+            sizes, new_batches = _part_sizes(queue, task.size, options)
+            if len(queue) + new_batches > options.max_enqueued_batches:
                 raise errors.unavailable(_QUEUE_FULL)
             parts = [task] if len(sizes) == 1 else task.split(sizes)
+            limit = options.batch_size_limit
             for part in parts:
-                if not queue or queue[-1].size + part.size > self._batch_limit:
-                    queue.append(Batch(key, time.monotonic()))
+                if not queue or queue[-1].size + part.size > limit:
+                    queue.append(Batch(key, time.monotonic(), options))
                 queue[-1].add(part)
             self._queues[key] = queue
             self._condition.notify(len(parts))
             return parts
-
-    def _part_sizes(self, queue, size):
-        """(rows of each part, batches they add to the queue)."""
-        space = self._batch_limit - queue[-1].size if queue else 0
-        if size <= space:
-            return [size], 0
-        if not self._options.enable_large_batch_splitting:
-            return [size], 1
-        sizes = [space] if space else []
-        remaining = size - space
-        while remaining:
-            sizes.append(min(remaining, self._batch_limit))
-            remaining -= sizes[-1]
-        return sizes, len(sizes) - bool(space)
 
     def cancel(self, task):
         """Removes a task not yet taken by a batch thread; True if it was."""
@@ -205,9 +214,9 @@ class Scheduler:
         ready, wait = None, None
         for queue in self._queues.values():
             first = queue[0]
-            due = first.opened_at + self._timeout
+            due = first.due_at()
             closed = len(queue) > 1 or self._closed
-            if closed or first.size >= self._batch_limit or (now >= due):
+            if closed or first.is_due(now):
                 if ready is None or first.opened_at < ready.opened_at:
                     ready = first
             else:
@@ -223,3 +232,19 @@ class Scheduler:
         queue.remove(batch)
         if not queue:
             del self._queues[batch.key]
+
+
+def _part_sizes(queue, size, options):
+    """(rows of each part a task of `size` rows goes in, batches added)."""
+    limit = options.batch_size_limit
+    space = limit - queue[-1].size if queue else 0
+    if size <= space:
+        return [size], 0
+    if not options.enable_large_batch_splitting:
+        return [size], 1
+    sizes = [space] if space else []
+    remaining = size - space
+    while remaining:
+        sizes.append(min(remaining, limit))
+        remaining -= sizes[-1]
+    return sizes, len(sizes) - bool(space)

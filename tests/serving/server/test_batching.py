@@ -6,6 +6,7 @@ is held inside the `on_batch` callback (`_Gate`) while the test queues
 requests, waiting on the server's own queue length.
 """
 
+import shutil
 import threading
 import time
 from concurrent import futures
@@ -572,3 +573,68 @@ def test_variable_length_padding_repeats_each_request_first_element():
     )
 
     assert merged["t"].tolist() == [[b"a", b"a"], [b"b", b"c"], [b"a", b"a"]]
+
+
+@pytest.fixture
+def per_model_manager(servable, tmp_path):
+    """Two copies of the counter, loaded with per-model batching: "own"
+    ships a batching_params.pbtxt (batches of 2, run once full), "none"
+    ships none."""
+    manager = ModelManager()
+    own = (
+        "max_batch_size { value: 2 }\n"
+        f"batch_timeout_micros {{ value: {LONG_TIMEOUT_MICROS} }}\n"
+    )
+    for name, parameters in (("own", own), ("none", None)):
+        version = tmp_path / name / "1"
+        shutil.copytree(servable.path, version)
+        if parameters:
+            (version / loader.BATCHING_PARAMS_FILENAME).write_text(parameters)
+        manager.add(
+            loader.load_servable(
+                name, str(version.parent), 1, per_model_batching=True
+            )
+        )
+    return manager
+
+
+def _named_request(name, x):
+    request = _request(x)
+    request.model_spec.name = name
+    return request
+
+
+def test_per_model_batching_uses_the_models_own_parameters(
+    start_prediction_server, per_model_manager, pool
+):
+    labels = []
+    # The server's own options would run every request on its own.
+    options = BatchingOptions(max_batch_size=8, num_batch_threads=1)
+    stub, _ = start_prediction_server(
+        per_model_manager,
+        batching_options=options,
+        on_batch=lambda *names: labels.append(names),
+    )
+    xs = [np.full((1, 2), i, np.float32) for i in (1, 2)]
+
+    own = [
+        pool.submit(stub.Predict, _named_request("own", x), timeout=30)
+        for x in xs
+    ]
+    unbatched = stub.Predict(_named_request("none", xs[0]), timeout=30)
+
+    for x, future in zip(xs, own, strict=True):
+        np.testing.assert_array_equal(_outputs(future.result())["y"], x * 2 + 1)
+    np.testing.assert_array_equal(_outputs(unbatched)["y"], xs[0] * 2 + 1)
+    assert labels == [("own", "serving_default", 2)]
+
+
+def test_bad_per_model_batching_file_fails_the_load(servable, tmp_path):
+    version = tmp_path / "bad" / "1"
+    shutil.copytree(servable.path, version)
+    (version / loader.BATCHING_PARAMS_FILENAME).write_text("max_batch: 2\n")
+
+    with pytest.raises(ValueError, match="Error parsing text-format"):
+        loader.load_servable(
+            "bad", str(version.parent), 1, per_model_batching=True
+        )

@@ -92,11 +92,19 @@ def test_tflite_metadata_describes_named_inputs_and_outputs(
     }
 
 
-def test_tflite_signature_is_safe_to_call_from_many_threads(tflite_base_path):
+@pytest.mark.parametrize("interpreters", [1, 3])
+def test_tflite_signature_is_safe_to_call_from_many_threads(
+    tflite_base_path, interpreters
+):
     servable = loader.load_servable(
-        "affine", str(tflite_base_path), 1, prefer_tflite=True
+        "affine",
+        str(tflite_base_path),
+        1,
+        prefer_tflite=True,
+        num_tflite_interpreters=interpreters,
     )
     signature = servable.signatures["serving_default"]
+    assert len(servable.runtime) == interpreters
 
     def run(scale):
         x = X * scale
