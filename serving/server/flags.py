@@ -7,6 +7,12 @@ as in TensorFlow Serving. An unknown flag is an error (exit code 2) rather
 than silently ignored, so that a typo such as `--model_base=...` cannot
 start a server with the wrong model.
 
+Every flag of TensorFlow Serving 2.21's `tensorflow_model_server` is
+accepted. Those that cannot apply to this server (TPU and XLA switches,
+GPU memory without a GPU, knobs of TensorFlow Serving's C++ internals)
+are still parsed and checked; `inapplicable_flags` names the ones given,
+with the reason, for one log line each at startup.
+
 Two deliberate differences: the poll intervals accept fractions of a
 second (TensorFlow Serving takes whole seconds, which parse the same), and
 inconsistent combinations that TensorFlow Serving only logs (--rest_api_port
@@ -15,6 +21,7 @@ equal to --port) are rejected up front.
 
 import argparse
 import dataclasses
+import os
 
 PROGRAM_NAME = "mmkeras-model-server"
 DEFAULT_PORT = 8500
@@ -26,6 +33,27 @@ DEFAULT_LOAD_RETRY_INTERVAL_MICROS = 60 * 1000 * 1000
 _INT32_RANGE = range(-(2**31), 2**31)
 _TRUE_WORDS = ("true", "1")
 _FALSE_WORDS = ("false", "0")
+# TensorFlow Serving's default: one interpreter per schedulable CPU.
+DEFAULT_NUM_TFLITE_POOLS = os.cpu_count() or 1
+# Flags given (not None) that change nothing here, and why.
+_INAPPLICABLE = {
+    "num_unload_threads": "unloading a version only drops its references "
+    "here, which needs no thread pool",
+    "flush_filesystem_caches": "base paths are read through the operating "
+    "system, and this server keeps no file system caches to flush",
+    "remove_unused_fields_from_bundle_metagraph": "a loaded version keeps "
+    "only its SignatureDefs of the MetaGraph, whatever the value",
+    "num_tflite_interpreters_per_pool": "each request runs whole on one of "
+    "the --num_tflite_pools interpreters",
+    "xla_cpu_compilation_enabled": "XLA JIT compilation stays available: "
+    "functions with jit_compile run whatever the value",
+    "xla_gpu_compilation_enabled": "XLA JIT compilation stays available: "
+    "functions with jit_compile run whatever the value",
+    "skip_initialize_tpu": "this server does not run on TPUs",
+    "thread_pool_factory_config_file": "per-request thread pools cannot be "
+    "given to a Python session call; sessions use the "
+    "--tensorflow_*_parallelism threads",
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,6 +101,26 @@ class ServerFlags:
     tensorflow_session_parallelism: int = 0
     tensorflow_intra_op_parallelism: int = 0
     tensorflow_inter_op_parallelism: int = 0
+    tensorflow_session_config_file: str = ""
+    per_process_gpu_memory_fraction: float = 0.0
+    mixed_precision: str = ""
+    platform_config_file: str = ""
+    enable_per_model_batching_parameters: bool = False
+    num_load_threads: int = 0
+    num_tflite_pools: int = DEFAULT_NUM_TFLITE_POOLS
+    rest_api_enable_cors_support: bool = False
+    use_alts_credentials: bool = False
+    enable_profiler: bool = True
+    enable_serialization_as_tensor_content: bool = False
+    version: bool = False
+    num_unload_threads: int | None = None
+    flush_filesystem_caches: bool | None = None
+    remove_unused_fields_from_bundle_metagraph: bool | None = None
+    num_tflite_interpreters_per_pool: int | None = None
+    xla_cpu_compilation_enabled: bool | None = None
+    xla_gpu_compilation_enabled: bool | None = None
+    skip_initialize_tpu: bool | None = None
+    thread_pool_factory_config_file: str | None = None
 
     def session_threads(self):
         """(intra-op, inter-op) threads, as TensorFlow Serving derives them:
@@ -84,6 +132,14 @@ class ServerFlags:
             return intra, inter
         both = self.tensorflow_session_parallelism
         return both, both
+
+    def inapplicable_flags(self):
+        """[(flag, reason)] for the flags given that change nothing here."""
+        return [
+            (f"--{name}", reason)
+            for name, reason in _INAPPLICABLE.items()
+            if getattr(self, name) is not None
+        ]
 
 
 def parse_flags(argv):
@@ -100,6 +156,8 @@ def parse_flags(argv):
     args, unknown = parser.parse_known_args(argv)
     if unknown:
         parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    if args.version:
+        return ServerFlags(**vars(args))
     problem = _inconsistency(args)
     if problem:
         parser.error(problem)
@@ -129,6 +187,11 @@ def _inconsistency(args):
             "--tensorflow_inter_op_parallelism) separately. You cannot "
             "configure all."
         )
+    if args.use_alts_credentials and args.ssl_config_file:
+        return (
+            "Either use_alts_credentials must be false or ssl_config_file "
+            "must be empty."
+        )
     if args.rest_api_port and args.rest_api_port == args.port:
         return (
             f"--rest_api_port cannot be the same as --port ({args.port}); "
@@ -149,8 +212,11 @@ def _build_parser():
     )
     _add_model_flags(parser)
     _add_lifecycle_flags(parser)
+    _add_session_flags(parser)
     _add_request_flags(parser)
     _add_transport_flags(parser)
+    _add_inapplicable_flags(parser)
+    _add_bool(parser, "--version", False, "Print the versions and exit.")
     return parser
 
 
@@ -255,6 +321,75 @@ def _add_lifecycle_flags(parser):
     )
 
 
+def _add_session_flags(parser):
+    parser.add_argument(
+        "--tensorflow_session_config_file",
+        default="",
+        help="A tensorflow.ConfigProto text proto for the sessions; the "
+        "thread flags override its thread counts.",
+    )
+    parser.add_argument(
+        "--per_process_gpu_memory_fraction",
+        type=_fraction,
+        default=0.0,
+        help="Share of each GPU's memory a session takes (0: TensorFlow "
+        "picks); no effect without a GPU.",
+    )
+    parser.add_argument(
+        "--mixed_precision",
+        default="",
+        help="bfloat16: run sessions with oneDNN bfloat16 auto mixed "
+        "precision.",
+    )
+    parser.add_argument(
+        "--platform_config_file",
+        default="",
+        help="A PlatformConfigMap text proto for the tensorflow platform; "
+        "replaces the batching, session, warmup and TFLite flags.",
+    )
+    _add_bool(
+        parser,
+        "--enable_per_model_batching_parameters",
+        False,
+        "With --enable_batching, batch a model only if its version has a "
+        "batching_params.pbtxt, with those parameters.",
+    )
+    parser.add_argument(
+        "--num_load_threads",
+        type=_non_negative_int,
+        default=0,
+        help="Versions loaded at once; 0 loads them one by one.",
+    )
+    parser.add_argument(
+        "--num_tflite_pools",
+        type=_non_negative_int,
+        default=DEFAULT_NUM_TFLITE_POOLS,
+        help="LiteRT interpreters per TFLite model, each running one "
+        "request at a time (default: one per CPU).",
+    )
+
+
+def _add_inapplicable_flags(parser):
+    """TensorFlow Serving's flags that change nothing here (see
+    `inapplicable_flags`); None when not given."""
+    for flag in (
+        "--flush_filesystem_caches",
+        "--remove_unused_fields_from_bundle_metagraph",
+        "--xla_cpu_compilation_enabled",
+        "--xla_gpu_compilation_enabled",
+        "--skip_initialize_tpu",
+    ):
+        _add_bool(parser, flag, None, _INAPPLICABLE[flag[2:]])
+    for flag in ("--num_unload_threads", "--num_tflite_interpreters_per_pool"):
+        parser.add_argument(
+            flag, type=_non_negative_int, help=_INAPPLICABLE[flag[2:]]
+        )
+    parser.add_argument(
+        "--thread_pool_factory_config_file",
+        help=_INAPPLICABLE["thread_pool_factory_config_file"],
+    )
+
+
 def _add_request_flags(parser):
     _add_bool(parser, "--enable_batching", False, "Batch requests together.")
     parser.add_argument(
@@ -284,6 +419,19 @@ def _add_request_flags(parser):
         "--monitoring_config_file",
         default="",
         help="A MonitoringConfig text proto (Prometheus metrics).",
+    )
+    _add_bool(
+        parser,
+        "--rest_api_enable_cors_support",
+        False,
+        "Add CORS headers to HTTP/REST API responses.",
+    )
+    _add_bool(
+        parser,
+        "--enable_serialization_as_tensor_content",
+        False,
+        "Write Predict outputs as packed tensor_content rather than typed "
+        "value fields.",
     )
 
 
@@ -325,6 +473,18 @@ def _add_transport_flags(parser):
         help="An SSLConfig text proto: serve gRPC over TLS (mutual TLS "
         "with client_verify).",
     )
+    _add_bool(
+        parser,
+        "--use_alts_credentials",
+        False,
+        "Serve gRPC with Google ALTS credentials (on Google Cloud).",
+    )
+    _add_bool(
+        parser,
+        "--enable_profiler",
+        True,
+        "Serve TensorFlow's ProfilerService on the gRPC port.",
+    )
     parser.add_argument(
         "--auth_token_file",
         default="",
@@ -343,13 +503,14 @@ def _add_thread_count(parser, flag, help_text):
 
 
 def _add_bool(parser, flag, default, help_text):
+    shown = "" if default is None else f" (default: {str(default).lower()})"
     parser.add_argument(
         flag,
         type=_bool,
         nargs="?",
         const=True,
         default=default,
-        help=f"{help_text} (default: {str(default).lower()})",
+        help=f"{help_text}{shown}",
     )
 
 
@@ -403,6 +564,18 @@ def _seconds(text):
     if not value >= 0:
         raise argparse.ArgumentTypeError(
             f"expected a number of seconds >= 0, got {text!r}"
+        )
+    return value
+
+
+def _fraction(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(
+            f"expected a fraction of GPU memory >= 0, got {text!r}"
         )
     return value
 

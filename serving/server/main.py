@@ -14,10 +14,14 @@ also when it arrives while models are still loading. A bad config file or
 a model that cannot be loaded at startup exits 1 with a message naming it.
 """
 
+import functools
+import importlib.metadata
 import logging
 import signal
 import sys
 import threading
+
+import tensorflow as tf
 
 from serving.server import errors
 from serving.server import flags
@@ -25,7 +29,8 @@ from serving.server import grpc_server
 from serving.server import method_names
 from serving.server import settings
 from serving.server.auth import BearerTokenInterceptor
-from serving.server.batching import BatchingOptions
+from serving.server.batching.options import options_from_parameters
+from serving.server.config import bundle_config
 from serving.server.health import ServingHealth
 from serving.server.manager import ModelManager
 from serving.server.metrics import Metrics
@@ -38,6 +43,8 @@ from serving.server.rest.server import RestServer
 from serving.server.server_core import LoadOptions
 from serving.server.server_core import ServerCore
 from serving.server.server_core import reload_config_file
+from serving.server.session_servable import BFLOAT16
+from serving.server.session_servable import DEFAULT_TAGS
 from serving.server.session_servable import SessionOptions
 
 logger = logging.getLogger("serving.server")
@@ -51,11 +58,20 @@ DEFAULT_MONITORING_PATH = "/monitoring/prometheus/metrics"
 # TF Serving advises about twice max_batch_size threads so batches fill.
 MAX_BATCHING_WORKERS = 256
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+ALTS_HINT = (
+    "--use_alts_credentials: gRPC offers ALTS only on Google Cloud VMs, and "
+    "refuses to listen with it elsewhere."
+)
+# The installed package this server ships in.
+DISTRIBUTION = "mmkeras"
 
 
 def main(argv=None):
     """Runs the server until SIGTERM/SIGINT; returns the exit code."""
     server_flags = flags.parse_flags(sys.argv[1:] if argv is None else argv)
+    if server_flags.version:
+        print(version_text())
+        return 0
     _configure_logging()
     stop_requested = threading.Event()
     # Installed before loading, so a SIGTERM during a long load is a clean
@@ -74,13 +90,14 @@ def _serve(server_flags, stop_requested):
     except (OSError, ValueError) as error:
         logger.error("%s", error)
         return 1
+    _log_notices(server_flags, server_settings)
     metrics = _metrics(server_settings)
     # Before loading: warmup requests are checked like live ones.
     method_names.enable_check(server_flags.enable_signature_method_name_check)
     manager = ModelManager()
     core = ServerCore(
         manager,
-        _load_options(server_flags),
+        _load_options(server_flags, server_settings.bundle_config),
         stop_requested,
         on_load=metrics.record_load if metrics else None,
     )
@@ -103,6 +120,7 @@ def _serve(server_flags, stop_requested):
         manager,
         batching_options=batching_options,
         on_batch=metrics.record_batch_size if metrics else None,
+        tensor_content=server_flags.enable_serialization_as_tensor_content,
     )
     try:
         server, port = grpc_server.start_grpc_server(
@@ -117,6 +135,8 @@ def _serve(server_flags, stop_requested):
         )
     except OSError as error:
         logger.error("%s", error)
+        if server_flags.use_alts_credentials:
+            logger.error(ALTS_HINT)
         service.close()
         return 1
     try:
@@ -143,29 +163,7 @@ def _batching_options(parameters):
     """BatchingParameters (text proto) -> BatchingOptions, or None."""
     if parameters is None:
         return None
-    scalars = (
-        "max_batch_size",
-        "batch_timeout_micros",
-        "num_batch_threads",
-        "max_enqueued_batches",
-    )
-    splitting = parameters.enable_large_batch_splitting.value
-    return BatchingOptions(
-        **{
-            field: getattr(parameters, field).value
-            for field in scalars
-            if parameters.HasField(field)
-        },
-        allowed_batch_sizes=tuple(parameters.allowed_batch_sizes),
-        pad_variable_length_inputs=parameters.pad_variable_length_inputs,
-        enable_large_batch_splitting=splitting,
-        # Read only when splitting, as TF Serving's GetQueueOptions does.
-        max_execution_batch_size=(
-            parameters.max_execution_batch_size.value
-            if splitting and parameters.HasField("max_execution_batch_size")
-            else None
-        ),
-    )
+    return options_from_parameters(parameters)
 
 
 def _start_rest(server_flags, server_settings, manager, metrics, service):
@@ -183,33 +181,95 @@ def _start_rest(server_flags, server_settings, manager, metrics, service):
         metrics=metrics,
         auth_token=server_settings.auth_token or None,
         num_threads=server_flags.rest_api_num_threads or DEFAULT_REST_THREADS,
-        # REST and gRPC share one batcher, so their requests batch together.
-        predictor=service.predictor.predict,
+        # REST and gRPC share one batcher, so their requests batch together;
+        # packed outputs decode fastest into JSON.
+        predictor=functools.partial(
+            service.predictor.predict, tensor_content=True
+        ),
         runner=service.predictor.runner,
+        cors=server_flags.rest_api_enable_cors_support,
     )
     port = rest.start()
     logger.info(REST_READY_MESSAGE, port)
     return rest
 
 
-def _load_options(server_flags):
-    intra_op, inter_op = server_flags.session_threads()
+def _load_options(server_flags, bundle):
+    """LoadOptions from the flags and the SessionBundleConfig."""
+    session_config = bundle.session_config
     return LoadOptions(
         max_num_load_retries=server_flags.max_num_load_retries,
         load_retry_interval_seconds=max(
             server_flags.load_retry_interval_micros, 0
         )
         / 1e6,
-        enable_model_warmup=server_flags.enable_model_warmup,
-        warmup_iterations=server_flags.num_request_iterations_for_warmup,
-        prefer_tflite_model=server_flags.prefer_tflite_model,
+        enable_model_warmup=bundle.enable_model_warmup,
+        warmup_iterations=bundle_config.warmup_iterations(bundle),
+        prefer_tflite_model=bundle.prefer_tflite_model,
         allow_version_labels_for_unavailable_models=(
             server_flags.allow_version_labels_for_unavailable_models
         ),
         session_options=SessionOptions(
-            intra_op, inter_op, server_flags.saved_model_tags
+            session_config.intra_op_parallelism_threads,
+            session_config.inter_op_parallelism_threads,
+            tuple(bundle.saved_model_tags) or DEFAULT_TAGS,
+            session_config.SerializeToString(),
+            bundle.mixed_precision,
+        ),
+        num_load_threads=server_flags.num_load_threads,
+        num_tflite_interpreters=bundle_config.num_tflite_interpreters(bundle),
+        per_model_batching=(
+            bundle.HasField("batching_parameters")
+            and bundle.enable_per_model_batching_params
         ),
     )
+
+
+def _log_notices(server_flags, server_settings):
+    """One line for each setting accepted that changes nothing here."""
+    for flag, reason in server_flags.inapplicable_flags():
+        logger.info("%s is accepted, but %s.", flag, reason)
+    bundle = server_settings.bundle_config
+    if server_flags.platform_config_file:
+        logger.info(
+            "Using --platform_config_file %s: the batching, session, "
+            "warmup and TFLite flags are ignored.",
+            server_flags.platform_config_file,
+        )
+    unapplied = bundle_config.unapplied_fields(bundle)
+    if unapplied:
+        logger.warning(
+            "Platform config fields this server does not apply: %s.",
+            ", ".join(unapplied),
+        )
+    if bundle.mixed_precision not in ("", BFLOAT16):
+        logger.warning(
+            "%s auto mixed precision is not supported. Valid option: bfloat16",
+            bundle.mixed_precision,
+        )
+    fraction = bundle.session_config.gpu_options.per_process_gpu_memory_fraction
+    if fraction and not tf.config.list_physical_devices("GPU"):
+        logger.info(
+            "per_process_gpu_memory_fraction=%g is accepted, but no GPU is "
+            "visible, so it has no effect.",
+            fraction,
+        )
+
+
+def version_text():
+    """What --version prints, in TensorFlow Serving's two lines."""
+    return (
+        f"TensorFlow ModelServer: {_server_version()}\n"
+        f"TensorFlow Library: {tf.__version__}"
+    )
+
+
+def _server_version():
+    try:
+        version = importlib.metadata.version(DISTRIBUTION)
+    except importlib.metadata.PackageNotFoundError:
+        version = "unknown"
+    return f"{version} ({flags.PROGRAM_NAME})"
 
 
 def _grpc_options(server_flags, server_settings, metrics, batching_options):

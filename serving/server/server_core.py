@@ -23,6 +23,7 @@ import copy
 import dataclasses
 import logging
 import threading
+from concurrent import futures
 
 import grpc
 
@@ -53,6 +54,13 @@ class LoadOptions:
         allow_version_labels_for_unavailable_models: bool. Let a label name
             a version that is not (yet) available.
         session_options: SessionOptions. Threading of SavedModel sessions.
+        num_load_threads: int. Versions loaded at once; 0 loads them one
+            by one (--num_load_threads).
+        num_tflite_interpreters: int. LiteRT interpreters per TFLite
+            version (--num_tflite_pools).
+        per_model_batching: bool. Batch a version only if it has a
+            batching_params.pbtxt, with its parameters
+            (--enable_per_model_batching_parameters with batching on).
     """
 
     max_num_load_retries: int = 5
@@ -62,6 +70,9 @@ class LoadOptions:
     prefer_tflite_model: bool = False
     allow_version_labels_for_unavailable_models: bool = False
     session_options: SessionOptions = SessionOptions()
+    num_load_threads: int = 0
+    num_tflite_interpreters: int = 1
+    per_model_batching: bool = False
 
 
 class ServerCore:
@@ -138,17 +149,36 @@ class ServerCore:
                 logger.warning("Cannot poll model %s: %s", name, problem)
 
     def _sync_all(self):
-        problems = {}
+        problems, plans = {}, []
         for model in self._config.model_config_list.config:
             if self._stop.is_set():
                 break
             try:
-                self._sync_model(model)
+                plans.append(self._plan(model))
             except (OSError, ValueError) as error:
                 problems[model.name] = str(error)
+        self._load_all(
+            [
+                (model, version)
+                for model, _, to_load, _ in plans
+                for version in to_load
+            ]
+        )
+        if self._stop.is_set():
+            return problems
+        for model, aspired, _, on_disk in plans:
+            self._unload_unaspired(model.name, aspired)
+            if not on_disk:
+                problems[model.name] = (
+                    f"No versions of model {model.name!r} found under base "
+                    f"path {model.base_path!r}. Expected numbered "
+                    "subdirectories such as "
+                    f"{model.base_path.rstrip('/')}/1."
+                )
         return problems
 
-    def _sync_model(self, model):
+    def _plan(self, model):
+        """(model, aspired versions, versions to load, versions on disk)."""
         on_disk = self._find_versions(model)
         aspired = version_policy.aspired_versions(
             model.model_version_policy, on_disk
@@ -156,18 +186,29 @@ class ServerCore:
         failed = self._failed.setdefault(model.name, set())
         failed &= aspired
         available = {s.version for s in self.manager.versions(model.name)}
-        for version in sorted(aspired - available - failed, reverse=True):
-            if self._stop.is_set():
-                return
+        to_load = sorted(aspired - available - failed, reverse=True)
+        return model, aspired, to_load, on_disk
+
+    def _load_all(self, loads):
+        """Loads (model, version) pairs, --num_load_threads at a time (one
+        by one for 0), newest first within a model."""
+        threads = self.options.num_load_threads
+        if threads < 1 or len(loads) < 2:
+            for model, version in loads:
+                self._load_unless_stopping(model, version)
+            return
+        with futures.ThreadPoolExecutor(
+            min(threads, len(loads)), thread_name_prefix="load"
+        ) as pool:
+            for done in [
+                pool.submit(self._load_unless_stopping, model, version)
+                for model, version in loads
+            ]:
+                done.result()
+
+    def _load_unless_stopping(self, model, version):
+        if not self._stop.is_set():
             self._load(model, version)
-        self._unload_unaspired(model.name, aspired)
-        if not on_disk:
-            raise ValueError(
-                f"No versions of model {model.name!r} found under base "
-                f"path {model.base_path!r}. Expected numbered "
-                "subdirectories such as "
-                f"{model.base_path.rstrip('/')}/1."
-            )
 
     def _find_versions(self, model):
         directories = loader.find_version_directories(model.base_path)
@@ -208,6 +249,7 @@ class ServerCore:
                 message,
             )
             self.manager.fail(name, version, code, message)
+            # Loads may run on several threads; set.add is atomic.
             self._failed[name].add(version)
             self._on_load(name, version, "fail")
             return
@@ -226,6 +268,8 @@ class ServerCore:
             version,
             prefer_tflite=self.options.prefer_tflite_model,
             session_options=self.options.session_options,
+            num_tflite_interpreters=self.options.num_tflite_interpreters,
+            per_model_batching=self.options.per_model_batching,
         )
         if self.options.enable_model_warmup:
             warmup.run_warmup(servable, self.options.warmup_iterations)

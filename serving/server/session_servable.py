@@ -24,8 +24,12 @@ import logging
 import numpy as np
 import tensorflow as tf
 from tensorflow.core.protobuf import config_pb2
+from tensorflow.core.protobuf import rewriter_config_pb2
 
 DEFAULT_TAGS = ("serve",)
+# The one --mixed_precision mode TensorFlow Serving supports.
+BFLOAT16 = "bfloat16"
+_ON = rewriter_config_pb2.RewriterConfig.ON
 # The SavedModel's initialization op (tables, assets) is stored among the
 # SignatureDefs; the loader runs it, clients cannot call it.
 INIT_OP_SIGNATURE_KEY = "__saved_model_init_op"
@@ -45,17 +49,29 @@ class SessionOptions:
             once; 0 lets TensorFlow pick.
         tags: tuple[str, ...]. The tag set of the MetaGraph to load
             (--saved_model_tags).
+        config: bytes. A serialized tf.compat.v1.ConfigProto the rest is
+            set into (--tensorflow_session_config_file,
+            --per_process_gpu_memory_fraction, a platform config's
+            session_config); its thread counts are replaced by the two
+            above.
+        mixed_precision: str. "bfloat16" turns on oneDNN bfloat16 auto
+            mixed precision (--mixed_precision); "" leaves it off.
     """
 
     intra_op_parallelism: int = 0
     inter_op_parallelism: int = 0
     tags: tuple = DEFAULT_TAGS
+    config: bytes = b""
+    mixed_precision: str = ""
 
     def config_proto(self):
-        return tf.compat.v1.ConfigProto(
-            intra_op_parallelism_threads=self.intra_op_parallelism,
-            inter_op_parallelism_threads=self.inter_op_parallelism,
-        )
+        config = config_pb2.ConfigProto.FromString(self.config)
+        config.intra_op_parallelism_threads = self.intra_op_parallelism
+        config.inter_op_parallelism_threads = self.inter_op_parallelism
+        if self.mixed_precision == BFLOAT16:
+            rewrite = config.graph_options.rewrite_options
+            rewrite.auto_mixed_precision_onednn_bfloat16 = _ON
+        return config
 
 
 class SessionSignature:

@@ -8,8 +8,11 @@ protos, the line and column) instead of surfacing later.
 import dataclasses
 from typing import Any
 
+import grpc
+
 from serving.server import auth
 from serving.server import tls
+from serving.server.config import bundle_config
 from serving.server.config import messages
 from serving.server.config import model_config
 from serving.server.config.text_proto import read_text_proto
@@ -22,17 +25,26 @@ class ServerSettings:
     Args:
         model_server_config: ModelServerConfig. The models to serve.
         monitoring_config: MonitoringConfig. Empty without the flag.
-        batching_parameters: BatchingParameters | None. Set when
-            --enable_batching is (empty without a parameters file).
-        credentials: grpc.ServerCredentials | None. TLS, if configured.
+        bundle_config: SessionBundleConfig. How versions load and run
+            (session, batching, warmup, TFLite), from the flags or the
+            --platform_config_file (see `bundle_config`).
+        credentials: grpc.ServerCredentials | None. TLS or ALTS, if
+            configured.
         auth_token: str. Required bearer token, or "" for none.
     """
 
     model_server_config: Any
     monitoring_config: Any
-    batching_parameters: Any
+    bundle_config: Any
     credentials: Any
     auth_token: str
+
+    @property
+    def batching_parameters(self):
+        """BatchingParameters, or None when batching is off."""
+        if not self.bundle_config.HasField("batching_parameters"):
+            return None
+        return self.bundle_config.batching_parameters
 
 
 def read_settings(server_flags):
@@ -47,8 +59,14 @@ def read_settings(server_flags):
         monitoring_config=_optional(
             server_flags.monitoring_config_file, messages.MonitoringConfig
         ),
-        batching_parameters=_batching_parameters(server_flags),
-        credentials=_credentials(server_flags.ssl_config_file),
+        bundle_config=(
+            bundle_config.from_platform_config_file(
+                server_flags.platform_config_file
+            )
+            if server_flags.platform_config_file
+            else bundle_config.from_flags(server_flags)
+        ),
+        credentials=_credentials(server_flags),
         auth_token=(
             auth.read_token_file(server_flags.auth_token_file)
             if server_flags.auth_token_file
@@ -73,19 +91,15 @@ def _model_server_config(server_flags):
     return config
 
 
-def _batching_parameters(server_flags):
-    if not server_flags.enable_batching:
+def _credentials(server_flags):
+    if server_flags.use_alts_credentials:
+        # Google's ALTS: needs the handshaker service of a Google Cloud VM.
+        return grpc.alts_server_credentials()
+    path = server_flags.ssl_config_file
+    if not path:
         return None
-    return _optional(
-        server_flags.batching_parameters_file, messages.BatchingParameters
-    )
-
-
-def _credentials(ssl_config_file):
-    if not ssl_config_file:
-        return None
-    ssl_config = read_text_proto(ssl_config_file, messages.SSLConfig)
-    return tls.server_credentials(ssl_config, source=repr(ssl_config_file))
+    ssl_config = read_text_proto(path, messages.SSLConfig)
+    return tls.server_credentials(ssl_config, source=repr(path))
 
 
 def _optional(path, message_class):

@@ -9,12 +9,14 @@ for both phrases, so the error raised here carries both, in one message.
 from google.protobuf import text_format
 
 
-def read_text_proto(path, message_class):
+def read_text_proto(path, message_class, descriptor_pool=None):
     """Parses a text-format file into a new `message_class` message.
 
     Args:
         path: str. The file to read.
         message_class: a protobuf message class, e.g. SSLConfig.
+        descriptor_pool: DescriptorPool | None. Where the types of
+            google.protobuf.Any values are looked up.
 
     Returns:
         The parsed message.
@@ -26,13 +28,15 @@ def read_text_proto(path, message_class):
     """
     with open(path, encoding="utf-8") as config_file:
         text = config_file.read()
-    return parse_text_proto(text, message_class, source=path)
+    return parse_text_proto(text, message_class, path, descriptor_pool)
 
 
-def parse_text_proto(text, message_class, source):
+def parse_text_proto(text, message_class, source, descriptor_pool=None):
     """Parses text-format `text`; `source` names it in errors."""
     try:
-        return text_format.Parse(text, message_class())
+        return text_format.Parse(
+            text, message_class(), descriptor_pool=descriptor_pool
+        )
     except text_format.ParseError as error:
         name = message_class.DESCRIPTOR.full_name
         raise ValueError(

@@ -4,6 +4,7 @@ import pytest
 
 from serving.server import flags
 from serving.server import settings
+from serving.server.config import bundle_config
 from serving.server.config import messages
 from serving.server.config.model_config import single_model_config
 from serving.server.config.text_proto import read_text_proto
@@ -194,7 +195,14 @@ def test_settings_read_every_file(tmp_path):
 def test_batching_without_a_file_uses_defaults(tmp_path):
     read = _settings(tmp_path, "--enable_batching")
 
-    assert read.batching_parameters == messages.BatchingParameters()
+    # Only the thread pool is named, as TF Serving does without a file.
+    expected = messages.BatchingParameters()
+    expected.thread_pool_name.value = "model_server_batch_threads"
+    assert read.batching_parameters == expected
+
+
+def test_without_batching_there_are_no_batching_parameters(tmp_path):
+    assert _settings(tmp_path).batching_parameters is None
 
 
 @pytest.mark.parametrize(
@@ -225,3 +233,112 @@ def test_invalid_file_content_is_a_value_error_naming_it(
         _settings(tmp_path, f"{flag}={path}")
 
     assert str(path) in str(raised.value)
+
+
+ADAPTER_TYPE = (
+    "type.googleapis.com/tensorflow.serving.SavedModelBundleSourceAdapterConfig"
+)
+PLATFORM_CONFIG = (
+    """
+platform_configs {
+  key: "tensorflow"
+  value {
+    source_adapter_config {
+      ["""
+    + ADAPTER_TYPE
+    + """] {
+        legacy_config {
+          session_config {
+            intra_op_parallelism_threads: 3
+            allow_soft_placement: true
+          }
+          batching_parameters { max_batch_size { value: 16 } }
+          saved_model_tags: "serve"
+          saved_model_tags: "gpu"
+          model_warmup_options { num_request_iterations { value: 4 } }
+          num_tflite_pools: 2
+          session_target: "local"
+          enable_session_metadata: true
+        }
+      }
+    }
+  }
+}
+"""
+)
+
+
+def test_platform_config_file_replaces_the_flags_it_covers(tmp_path):
+    path = tmp_path / "platform.config"
+    path.write_text(PLATFORM_CONFIG)
+
+    read = _settings(
+        tmp_path,
+        f"--platform_config_file={path}",
+        "--tensorflow_intra_op_parallelism=8",
+        "--saved_model_tags=other",
+    )
+
+    bundle = read.bundle_config
+    assert read.batching_parameters.max_batch_size.value == 16
+    assert bundle.session_config.intra_op_parallelism_threads == 3
+    assert bundle.session_config.allow_soft_placement
+    assert list(bundle.saved_model_tags) == ["serve", "gpu"]
+    # proto3 defaults, as in TF Serving: no warmup unless the file asks.
+    assert bundle.enable_model_warmup is False
+    assert bundle_config.warmup_iterations(bundle) == 4
+    assert bundle_config.num_tflite_interpreters(bundle) == 2
+    assert bundle_config.unapplied_fields(bundle) == [
+        "enable_session_metadata",
+        "session_target",
+    ]
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("", 'has no platform_configs entry for "tensorflow"'),
+        (
+            'platform_configs { key: "tensorflow" value { } }',
+            "must be a tensorflow.serving.SavedModelBundleSourceAdapterConfig",
+        ),
+        (
+            "platform_configs { key: 1 }",
+            "Error parsing text-format tensorflow.serving.PlatformConfigMap",
+        ),
+    ],
+)
+def test_bad_platform_config_files_say_what_is_wrong(tmp_path, text, message):
+    path = tmp_path / "platform.config"
+    path.write_text(text)
+
+    with pytest.raises(ValueError, match=message):
+        bundle_config.from_platform_config_file(str(path))
+
+
+def test_session_flags_build_tf_servings_session_config(tmp_path):
+    path = tmp_path / "session.config"
+    path.write_text(
+        "allow_soft_placement: true\nintra_op_parallelism_threads: 7\n"
+    )
+
+    bundle = _settings(
+        tmp_path,
+        f"--tensorflow_session_config_file={path}",
+        "--per_process_gpu_memory_fraction=0.25",
+        "--tensorflow_inter_op_parallelism=2",
+        "--mixed_precision=bfloat16",
+        "--num_request_iterations_for_warmup=3",
+    ).bundle_config
+
+    config = bundle.session_config
+    assert config.allow_soft_placement
+    assert config.gpu_options.per_process_gpu_memory_fraction == 0.25
+    # As server.cc does: the thread flags always replace the file's.
+    assert config.intra_op_parallelism_threads == 0
+    assert config.inter_op_parallelism_threads == 2
+    assert bundle.mixed_precision == "bfloat16"
+    assert bundle.enable_model_warmup is True
+    assert bundle_config.warmup_iterations(bundle) == 3
+    assert not bundle.HasField("batching_parameters")
+    assert bundle_config.unapplied_fields(bundle) == []

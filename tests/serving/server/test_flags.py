@@ -220,6 +220,19 @@ def test_config_file_replaces_the_base_path():
             ["--model_base_path=/m", "--saved_model_tags=,"],
             "expected comma-separated MetaGraph tags",
         ),
+        (
+            [
+                "--model_base_path=/m",
+                "--use_alts_credentials",
+                "--ssl_config_file=/ssl",
+            ],
+            "Either use_alts_credentials must be false or ssl_config_file "
+            "must be empty.",
+        ),
+        (
+            ["--model_base_path=/m", "--per_process_gpu_memory_fraction=-1"],
+            "expected a fraction of GPU memory >= 0",
+        ),
     ],
 )
 def test_bad_flags_exit_with_code_2_and_say_why(argv, message, capsys):
@@ -228,3 +241,111 @@ def test_bad_flags_exit_with_code_2_and_say_why(argv, message, capsys):
 
     assert raised.value.code == 2
     assert message in capsys.readouterr().err
+
+
+# Every flag of tensorflow_model_server 2.21 (model_servers/main.cc), with
+# a value it takes.
+TF_SERVING_FLAGS = {
+    "port": "0",
+    "grpc_socket_path": "/tmp/s",
+    "rest_api_port": "8501",
+    "rest_api_num_threads": "4",
+    "rest_api_timeout_in_ms": "1000",
+    "rest_api_enable_cors_support": "true",
+    "enable_batching": "true",
+    "allow_version_labels_for_unavailable_models": "true",
+    "batching_parameters_file": "/b",
+    "enable_per_model_batching_parameters": "true",
+    "model_config_file": "/c",
+    "model_config_file_poll_wait_seconds": "5",
+    "model_name": "m",
+    "model_base_path": "/m",
+    "num_load_threads": "2",
+    "num_unload_threads": "2",
+    "max_num_load_retries": "1",
+    "load_retry_interval_micros": "10",
+    "file_system_poll_wait_seconds": "2",
+    "flush_filesystem_caches": "false",
+    "tensorflow_session_parallelism": "2",
+    "tensorflow_session_config_file": "/s",
+    "tensorflow_intra_op_parallelism": "1",
+    "tensorflow_inter_op_parallelism": "0",
+    "use_alts_credentials": "false",
+    "ssl_config_file": "/ssl",
+    "platform_config_file": "/p",
+    "per_process_gpu_memory_fraction": "0.5",
+    "saved_model_tags": "serve,gpu",
+    "grpc_channel_arguments": "grpc.max_connection_age_ms=2000",
+    "grpc_max_threads": "8",
+    "enable_model_warmup": "false",
+    "num_request_iterations_for_warmup": "3",
+    "version": "false",
+    "monitoring_config_file": "/mon",
+    "remove_unused_fields_from_bundle_metagraph": "true",
+    "prefer_tflite_model": "true",
+    "num_tflite_pools": "3",
+    "num_tflite_interpreters_per_pool": "2",
+    "enable_signature_method_name_check": "true",
+    "xla_cpu_compilation_enabled": "true",
+    "xla_gpu_compilation_enabled": "false",
+    "enable_profiler": "false",
+    "thread_pool_factory_config_file": "/t",
+    "mixed_precision": "bfloat16",
+    "skip_initialize_tpu": "true",
+    "enable_grpc_healthcheck_service": "true",
+    "enable_serialization_as_tensor_content": "true",
+}
+
+
+def test_every_tensorflow_serving_flag_is_accepted():
+    argv = [f"--{name}={value}" for name, value in TF_SERVING_FLAGS.items()]
+
+    parsed = flags.parse_flags(argv)
+
+    assert parsed.num_load_threads == 2
+    assert parsed.per_process_gpu_memory_fraction == 0.5
+    assert parsed.mixed_precision == "bfloat16"
+    assert parsed.platform_config_file == "/p"
+    assert parsed.rest_api_enable_cors_support is True
+    assert parsed.enable_profiler is False
+    assert parsed.enable_serialization_as_tensor_content is True
+    assert parsed.num_tflite_pools == 3
+
+
+def test_flags_that_change_nothing_here_are_named_with_why():
+    parsed = flags.parse_flags(
+        [
+            "--model_base_path=/m",
+            "--num_unload_threads=2",
+            "--flush_filesystem_caches=false",
+            "--skip_initialize_tpu",
+        ]
+    )
+
+    named = dict(parsed.inapplicable_flags())
+
+    assert sorted(named) == [
+        "--flush_filesystem_caches",
+        "--num_unload_threads",
+        "--skip_initialize_tpu",
+    ]
+    assert named["--skip_initialize_tpu"] == "this server does not run on TPUs"
+    assert (
+        flags.parse_flags(["--model_base_path=/m"]).inapplicable_flags() == []
+    )
+
+
+def test_new_flags_default_to_tensorflow_serving_values():
+    parsed = flags.parse_flags(["--model_base_path=/m"])
+
+    assert parsed.enable_profiler is True
+    assert parsed.rest_api_enable_cors_support is False
+    assert parsed.enable_serialization_as_tensor_content is False
+    assert parsed.num_load_threads == 0
+    assert parsed.num_tflite_pools == flags.DEFAULT_NUM_TFLITE_POOLS
+    assert parsed.per_process_gpu_memory_fraction == 0.0
+    assert parsed.use_alts_credentials is False
+
+
+def test_version_needs_no_model():
+    assert flags.parse_flags(["--version"]).version is True

@@ -1,5 +1,6 @@
 """The server command line, run as a real subprocess."""
 
+import logging
 import os
 import re
 import signal
@@ -24,6 +25,7 @@ from serving.process import ModelServerProcess
 from serving.server import flags
 from serving.server import grpc_server
 from serving.server import main
+from serving.server import settings
 from serving.server.batching import BatchingOptions
 
 pytestmark = pytest.mark.slow
@@ -315,3 +317,80 @@ def test_grpc_threads_follow_the_flag_or_make_room_for_batches(
     )
 
     assert main._grpc_threads(server_flags, batching) == threads
+
+
+def test_version_prints_tf_servings_two_lines(capsys):
+    assert main.main(["--version"]) == 0
+
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("TensorFlow ModelServer: ")
+    assert lines[0].endswith("(mmkeras-model-server)")
+    assert lines[1] == f"TensorFlow Library: {tf.__version__}"
+
+
+def test_each_setting_that_changes_nothing_gets_one_log_line(tmp_path, caplog):
+    server_flags = flags.parse_flags(
+        [
+            f"--model_base_path={tmp_path}",
+            "--num_unload_threads=4",
+            "--xla_cpu_compilation_enabled",
+            "--mixed_precision=float16",
+            "--per_process_gpu_memory_fraction=0.5",
+        ]
+    )
+
+    with caplog.at_level(logging.INFO, "serving.server"):
+        main._log_notices(server_flags, settings.read_settings(server_flags))
+
+    assert [record.getMessage() for record in caplog.records] == [
+        "--num_unload_threads is accepted, but unloading a version only "
+        "drops its references here, which needs no thread pool.",
+        "--xla_cpu_compilation_enabled is accepted, but XLA JIT compilation "
+        "stays available: functions with jit_compile run whatever the value.",
+        "float16 auto mixed precision is not supported. Valid option: bfloat16",
+        "per_process_gpu_memory_fraction=0.5 is accepted, but no GPU is "
+        "visible, so it has no effect.",
+    ]
+
+
+def test_load_options_come_from_the_bundle_config(tmp_path):
+    server_flags = flags.parse_flags(
+        [
+            f"--model_base_path={tmp_path}",
+            "--tensorflow_intra_op_parallelism=2",
+            "--saved_model_tags=serve,extra",
+            "--enable_model_warmup=false",
+            "--num_load_threads=3",
+            "--num_tflite_pools=5",
+            "--enable_batching",
+            "--enable_per_model_batching_parameters",
+            "--mixed_precision=bfloat16",
+        ]
+    )
+    bundle = settings.read_settings(server_flags).bundle_config
+
+    options = main._load_options(server_flags, bundle)
+
+    session = options.session_options
+    assert (session.intra_op_parallelism, session.tags) == (
+        2,
+        ("serve", "extra"),
+    )
+    assert session.mixed_precision == "bfloat16"
+    assert session.config_proto().intra_op_parallelism_threads == 2
+    assert options.enable_model_warmup is False
+    assert options.num_load_threads == 3
+    assert options.num_tflite_interpreters == 5
+    assert options.per_model_batching is True
+
+
+def test_alts_outside_google_cloud_fails_to_start_saying_why(model_base_path):
+    result = _run_server(
+        "--port=0",
+        "--model_name=toy",
+        f"--model_base_path={model_base_path}",
+        "--use_alts_credentials",
+    )
+
+    assert result.returncode == 1
+    assert main.ALTS_HINT in result.stderr

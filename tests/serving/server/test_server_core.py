@@ -322,3 +322,45 @@ def test_unreadable_config_file_is_logged_and_skipped(tmp_path, caplog):
         "Error parsing text-format tensorflow.serving.ModelServerConfig: 1:21"
         in caplog.text
     )
+
+
+def test_num_load_threads_loads_versions_at_the_same_time(make_base_path):
+    base_path = make_base_path(1, 2, 3)
+    # Each load waits here for the others: only concurrent loads pass.
+    all_loading = threading.Barrier(3, timeout=30)
+    loaded_on = []
+
+    def on_load(name, version, outcome):
+        loaded_on.append(threading.current_thread().name)
+        all_loading.wait()
+
+    core = ServerCore(
+        ModelManager(),
+        LoadOptions(max_num_load_retries=0, num_load_threads=3),
+        on_load=on_load,
+    )
+
+    core.reload_config(
+        _config(("toy", base_path, "model_version_policy { all {} }"))
+    )
+
+    assert _available(core) == [1, 2, 3]
+    assert all(name.startswith("load") for name in loaded_on)
+
+
+def test_without_load_threads_versions_load_one_by_one(make_base_path):
+    loaded_on = []
+    core = ServerCore(
+        ModelManager(),
+        FAST,
+        on_load=lambda *_: loaded_on.append(threading.current_thread()),
+    )
+
+    core.reload_config(
+        _config(
+            ("toy", make_base_path(1, 2), "model_version_policy { all {} }")
+        )
+    )
+
+    assert _available(core) == [1, 2]
+    assert loaded_on == [threading.current_thread()] * 2

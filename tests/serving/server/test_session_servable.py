@@ -7,6 +7,8 @@ from concurrent import futures
 import numpy as np
 import pytest
 import tensorflow as tf
+from tensorflow.core.protobuf import config_pb2
+from tensorflow.core.protobuf import rewriter_config_pb2
 
 from serving.server import session_servable
 from serving.server.session_servable import SessionOptions
@@ -120,6 +122,33 @@ def test_explicit_thread_counts_reach_the_session_config():
 
     assert config.intra_op_parallelism_threads == 3
     assert config.inter_op_parallelism_threads == 2
+
+
+def test_session_config_file_gpu_share_and_bfloat16_reach_the_session(
+    model_base_path,
+):
+    base = config_pb2.ConfigProto(allow_soft_placement=True)
+    base.gpu_options.per_process_gpu_memory_fraction = 0.5
+    base.intra_op_parallelism_threads = 9
+    options = SessionOptions(
+        1, 0, config=base.SerializeToString(), mixed_precision="bfloat16"
+    )
+
+    config = options.config_proto()
+    signatures, session = session_servable.load_session_model(
+        str(model_base_path / "2"), options
+    )
+
+    assert config.allow_soft_placement
+    assert config.gpu_options.per_process_gpu_memory_fraction == 0.5
+    assert config.intra_op_parallelism_threads == 1
+    rewrite = config.graph_options.rewrite_options
+    assert rewrite.auto_mixed_precision_onednn_bfloat16 == (
+        rewriter_config_pb2.RewriterConfig.ON
+    )
+    outputs = signatures["serving_default"](text=["ab"], x=[[1.0, 3.0]])
+    np.testing.assert_array_equal(outputs["y"], [[2.0, 6.0]])
+    session.close()
 
 
 def test_signatures_with_sparse_tensors_are_left_out(tmp_path):
