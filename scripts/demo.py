@@ -38,6 +38,11 @@ def parse_args():
     parser.add_argument("--examples", type=int, default=1800)
     parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--seed", type=int, default=0)
+    # The fusion measures, to compare them one at a time.
+    parser.add_argument("--fusion", default="attention")
+    parser.add_argument("--modality-dropout", type=float, default=0.25)
+    parser.add_argument("--no-augment", dest="augment", action="store_false")
+    parser.add_argument("--early-stopping", type=int, default=3)
     return parser.parse_args()
 
 
@@ -69,10 +74,13 @@ def main():
         epochs=args.epochs,
         seed=args.seed,
         clip_seconds=0.5,
-        early_stopping_patience=3,
+        fusion=args.fusion,
+        modality_dropout=args.modality_dropout,
+        augment=args.augment,
+        early_stopping_patience=args.early_stopping,
         verbose=0,
     )
-    step("2/5 Training the fused model (3 encoders + AttentionFusion)")
+    step(f"2/5 Training the fused model (3 encoders + {args.fusion} fusion)")
     fused = _train_timed(config)
 
     step("3/5 Training one model per modality, the same way (baselines)")

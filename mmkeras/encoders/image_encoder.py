@@ -4,17 +4,19 @@ import keras
 from keras import ops
 
 from mmkeras.functional_model import FunctionalModel
+from mmkeras.layers.image_standardization import ImageStandardization
 
 
 @keras.saving.register_keras_serializable(package="mmkeras")
 class ImageEncoder(FunctionalModel):
     """Encodes images with conv + max-pool blocks and a global max.
 
-    Each block is a 3x3 convolution with ReLU followed by 2x2 max pooling;
-    the first block has `hidden_dim // 2` filters (at least 16), the
-    others `hidden_dim`. The final feature map, projected to `hidden_dim`,
-    is the token sequence; the pooled output is its maximum over
-    positions.
+    Each image is first standardised on its own (`ImageStandardization`:
+    its mean colour removed, divided by its spread). Each block is a 3x3
+    convolution with ReLU followed by 2x2 max pooling; the first block has
+    `hidden_dim // 2` filters (at least 16), the others `hidden_dim`. The
+    final feature map, projected to `hidden_dim`, is the token sequence;
+    the pooled output is its maximum over positions.
 
     Why this shape: an object may sit anywhere in the image, and a maximum
     over positions finds it where a mean dilutes it with background. On
@@ -55,7 +57,7 @@ class ImageEncoder(FunctionalModel):
     def __init__(self, image_size, hidden_dim, num_layers=3, **kwargs):
         dtype = kwargs.pop("dtype", None)
         images = keras.Input(shape=tuple(image_size) + (3,), name="images")
-        x = images
+        x = ImageStandardization(dtype=dtype, name="standardization")(images)
         for i in range(num_layers):
             filters = max(hidden_dim // 2, 16) if i == 0 else hidden_dim
             x = keras.layers.Conv2D(

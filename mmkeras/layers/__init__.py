@@ -8,6 +8,7 @@ from mmkeras.layers.frame_folding import FoldFrames
 from mmkeras.layers.frame_folding import UnfoldFrames
 from mmkeras.layers.frame_mask import FrameMask
 from mmkeras.layers.gated_fusion import GatedFusion
+from mmkeras.layers.image_standardization import ImageStandardization
 from mmkeras.layers.log_mel_spectrogram import LogMelSpectrogram
 from mmkeras.layers.masked_mean_pooling import MaskedMeanPooling
 from mmkeras.layers.masked_softmax import masked_softmax
@@ -28,6 +29,7 @@ __all__ = [
     "FoldFrames",
     "FrameMask",
     "GatedFusion",
+    "ImageStandardization",
     "LogMelSpectrogram",
     "MaskedMeanPooling",
     "ModalityDropout",

@@ -5,7 +5,7 @@ import tensorflow as tf
 # Strengths, as fractions of each input's range; small enough to keep the
 # label, large enough that a small encoder cannot memorise its examples.
 IMAGE_SHIFT = 0.125
-IMAGE_NOISE = 0.1
+IMAGE_NOISE = 0.0
 AUDIO_GAIN = 0.5
 AUDIO_NOISE = 0.02
 TOKEN_DROP = 0.1

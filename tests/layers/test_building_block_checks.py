@@ -75,3 +75,27 @@ def test_layer_checks(name, tmp_path):
         call_kwargs=call_kwargs,
         float32_outputs=float32_outputs,
     )
+
+
+def test_image_standardization_checks(tmp_path):
+    from mmkeras.layers import ImageStandardization
+
+    images = np.random.default_rng(0).uniform(-1, 1, (2, 6, 6, 3))
+    run_layer_checks(
+        lambda dtype: ImageStandardization(dtype=dtype),
+        images.astype("float32"),
+        tmp_path,
+    )
+
+
+def test_image_standardization_removes_a_colour_cast():
+    from mmkeras.layers import ImageStandardization
+
+    rng = np.random.default_rng(0)
+    image = rng.uniform(-0.5, 0.5, (1, 8, 8, 3)).astype("float32")
+    cast = image + np.array([0.3, -0.2, 0.1], "float32")
+    layer = ImageStandardization(epsilon=0.0)
+    np.testing.assert_allclose(layer(cast), layer(image), atol=1e-5)
+    out = np.asarray(layer(image))
+    np.testing.assert_allclose(out.mean(axis=(1, 2)), 0.0, atol=1e-5)
+    np.testing.assert_allclose(out.std(), 1.0, atol=1e-4)
