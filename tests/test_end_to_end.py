@@ -1,127 +1,265 @@
-"""The whole chain on a tiny dataset: files -> fit -> export -> gRPC."""
+"""The whole chain through the `mmkeras` command, on four modalities:
+files -> train -> evaluate -> export -> mmkeras-model-server -> predict."""
 
+import json
 import os
 import subprocess
 import sys
 
+import grpc
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from mmkeras.data import read_manifest
-from mmkeras.data import synthetic
-from mmkeras.export import export_classifier
-from mmkeras.remote import predict_records
-from mmkeras.training import TrainConfig
-from mmkeras.training import load_training_outputs
-from mmkeras.training import train
+from mmkeras.remote import predict_raw
+from mmkeras.training import load_task
+from mmkeras.training.evaluation import predict_split
 from serving.client import PredictionClient
 from serving.process import ModelServerProcess
 
 pytestmark = pytest.mark.slow
 
-
-@pytest.fixture(scope="module")
-def served_model(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("e2e")
-    manifest_path = synthetic.write_dataset(workdir / "data", num_examples=90)
-    result = train(
-        TrainConfig(
-            manifest=manifest_path,
-            output_dir=str(workdir / "training"),
-            epochs=2,
-            batch_size=16,
-            hidden_dim=16,
-            verbose=0,
-        )
-    )
-    export_path = export_classifier(
-        result.classifier, result.preprocessor, str(workdir / "models"), "tiny"
-    )
-    test_records = read_manifest(manifest_path).split("test")
-    with ModelServerProcess("tiny", workdir / "models" / "tiny") as server:
-        yield server, export_path, test_records, result
+MODALITIES = ("audio", "image", "text", "video")
+TRAIN_FLAGS = (
+    "--epochs=1",
+    "--batch-size=16",
+    "--hidden-dim=8",
+    "--image-size=16",
+    "--clip-seconds=0.5",
+    "--num-frames=3",
+)
 
 
-def test_grpc_predictions_equal_the_exported_signature(served_model):
-    server, export_path, records, _ = served_model
-    with PredictionClient(server.address) as client:
-        served = predict_records(client, "tiny", records, batch_size=7)
-    signature = tf.saved_model.load(export_path).signatures["serving_default"]
-    local = signature(
-        image=tf.constant([open(r["image"], "rb").read() for r in records]),
-        text=tf.constant([r["text"] for r in records]),
-    )
-    assert served["probabilities"].shape == (len(records), 6)
-    for key in ("probabilities", "modality_weights"):
-        np.testing.assert_allclose(served[key], local[key], atol=1e-5)
-    np.testing.assert_array_equal(served["class_ids"], local["class_ids"])
-    np.testing.assert_allclose(served["modality_weights"].sum(1), 1, atol=1e-5)
-
-
-def test_training_outputs_reload_with_the_same_answers(served_model):
-    _, _, records, result = served_model
-    classifier, preprocessor, class_names = load_training_outputs(
-        result.output_dir
-    )
-    assert class_names == sorted(synthetic.LABELS)
-    features = preprocessor(
-        {
-            "image": tf.constant(
-                [open(r["image"], "rb").read() for r in records]
-            ),
-            "text": tf.constant([r["text"] for r in records]),
-        }
-    )
-    np.testing.assert_allclose(
-        classifier(features), result.classifier(features), atol=1e-5
-    )
-
-
-def _mmkeras(*args):
-    """Runs the `mmkeras` command line in a subprocess."""
+def _mmkeras(*args, timeout=300):
+    """Runs the `mmkeras` command line in a subprocess, as a user would."""
     return subprocess.run(
-        [sys.executable, "-m", "mmkeras.cli", *args],
+        [sys.executable, "-m", "mmkeras.cli", *map(str, args)],
         capture_output=True,
         text=True,
-        timeout=120,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+        timeout=timeout,
+        env={
+            k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"
+        },
     )
 
 
-def test_mmkeras_predict_command(served_model):
-    server, _, records, _ = served_model
-    completed = _mmkeras(
-        "predict",
-        f"--server={server.address}",
-        "--model=tiny",
-        f"--image={records[0]['image']}",
-        f"--text={records[0]['text']}",
-    )
+def _ok(completed):
     assert completed.returncode == 0, completed.stderr
-    lines = completed.stdout.splitlines()
-    assert lines[0].startswith("class_id: ")
-    probabilities = [float(p) for p in lines[1].split(":")[1].split()]
-    assert len(probabilities) == 6
-    assert abs(sum(probabilities) - 1) < 1e-3
-    assert lines[2].startswith("modality_weights (sorted modality order): ")
+    return completed
 
 
-def test_mmkeras_predict_reports_an_unknown_model(served_model):
-    server, _, records, _ = served_model
-    completed = _mmkeras(
-        "predict",
-        f"--server={server.address}",
-        "--model=nope",
-        f"--image={records[0]['image']}",
-        "--text=x",
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("e2e")
+    _ok(
+        _mmkeras(
+            "make-demo-data",
+            workdir / "data",
+            "--examples=60",
+            "--modalities",
+            *MODALITIES,
+        )
     )
+    return workdir
+
+
+@pytest.fixture(scope="module")
+def trained(workdir):
+    manifest = workdir / "data" / "manifest.jsonl"
+    completed = _ok(
+        _mmkeras(
+            "train",
+            f"--manifest={manifest}",
+            f"--output-dir={workdir / 'training'}",
+            *TRAIN_FLAGS,
+        )
+    )
+    return manifest, workdir / "training", completed
+
+
+@pytest.fixture(scope="module")
+def served(trained, workdir):
+    _, training_dir, _ = trained
+    _ok(
+        _mmkeras(
+            "export",
+            f"--training-dir={training_dir}",
+            f"--base-path={workdir / 'models'}",
+            "--model-name=tiny",
+        )
+    )
+    with ModelServerProcess("tiny", workdir / "models" / "tiny") as server:
+        yield server
+
+
+def test_train_output_is_quiet_and_one_line_per_epoch(trained):
+    _, training_dir, completed = trained
+    output = completed.stdout + completed.stderr
+    for noise in ("oneDNN", "cuda", "absl", "\x1b[", "\b"):
+        assert noise not in output
+    epoch_lines = [
+        line for line in completed.stdout.splitlines() if " - loss: " in line
+    ]
+    assert len(epoch_lines) == 1 and "val_accuracy: " in epoch_lines[0]
+    assert "Trained a classify task on audio, image, text, video." in output
+    assert os.path.isfile(training_dir / "task.keras")
+    config = json.loads((training_dir / "config.json").read_text())
+    assert config["modalities"] == list(MODALITIES)
+
+
+def test_the_saved_task_carries_its_class_names_and_config(trained):
+    manifest, training_dir, _ = trained
+    task = load_task(str(training_dir))
+    assert task.class_names == read_manifest(str(manifest)).labels()
+    assert task.preprocessor.modalities == MODALITIES
+    assert task.metadata["train_config"]["hidden_dim"] == 8
+
+
+def test_evaluate_locally_and_through_the_server_agree(trained, served):
+    manifest, training_dir, _ = trained
+    local = _ok(
+        _mmkeras(
+            "evaluate", f"--model={training_dir}", f"--manifest={manifest}"
+        )
+    )
+    remote = _ok(
+        _mmkeras(
+            "evaluate",
+            f"--model={training_dir}",
+            f"--manifest={manifest}",
+            f"--server={served.address}",
+            "--model-name=tiny",
+        )
+    )
+    assert "accuracy: " in local.stdout
+    metrics = [line for line in local.stdout.splitlines() if ": " in line]
+    assert metrics == [
+        line for line in remote.stdout.splitlines() if ": " in line
+    ]
+
+
+def test_served_predictions_equal_the_task_with_missing_modalities(
+    trained, served
+):
+    manifest, training_dir, _ = trained
+    task = load_task(str(training_dir))
+    records = read_manifest(str(manifest)).split("test")
+    local, _, answered = predict_split(task, records)
+    with PredictionClient(served.address) as client:
+        remote, _, _ = predict_split(
+            task, records, predict=lambda raw: predict_raw(client, "tiny", raw)
+        )
+    assert answered.all()
+    np.testing.assert_allclose(
+        remote["probabilities"], local["probabilities"], atol=1e-5
+    )
+    weights = remote["modality_weights"]
+    for column, modality in enumerate(MODALITIES):
+        missing = [r.get(modality) is None for r in records]
+        np.testing.assert_array_equal(weights[missing, column], 0.0)
+
+
+def test_predict_command_prints_the_class_name(trained, served, workdir):
+    manifest, _, _ = trained
+    record = read_manifest(str(manifest)).records[0]
+    given = [
+        f"--{m}={record.get(m)}"
+        for m in MODALITIES
+        if record.get(m) is not None
+    ]
+    completed = _ok(
+        _mmkeras(
+            "predict", f"--server={served.address}", "--model=tiny", *given
+        )
+    )
+    name, rest = completed.stdout.splitlines()[0].split(" (probability ")
+    assert name in read_manifest(str(manifest)).labels()
+    assert 0 < float(rest.rstrip(")")) <= 1
+    assert completed.stdout.splitlines()[1].startswith("modality weights: ")
+
+
+def test_classify_rpc_returns_class_names(trained, served):
+    manifest, _, _ = trained
+    labels = read_manifest(str(manifest)).labels()
+    with PredictionClient(served.address) as client:
+        results = client.classify(
+            "tiny", [{"text": b"a red ring"}], signature_name="classify"
+        )
+    assert [label for label, _ in results[0]] == labels
+    assert abs(sum(score for _, score in results[0]) - 1) < 1e-5
+
+
+def test_a_request_with_every_modality_empty_is_invalid(served):
+    empty = {m: [b""] for m in ("audio", "image", "text")}
+    empty["video"] = [[]]
+    with PredictionClient(served.address) as client:
+        with pytest.raises(grpc.RpcError) as error:
+            predict_raw(client, "tiny", empty)
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "every input empty" in error.value.details()
+
+
+def test_pack_then_train_from_the_pack(workdir):
+    manifest = workdir / "data" / "manifest.jsonl"
+    _ok(_mmkeras("pack", f"--manifest={manifest}", f"--output={workdir / 'p'}"))
+    completed = _ok(
+        _mmkeras(
+            "train",
+            f"--manifest={workdir / 'p'}",
+            f"--output-dir={workdir / 'from_pack'}",
+            "--modalities",
+            "image",
+            "text",
+            *TRAIN_FLAGS,
+        )
+    )
+    assert "Trained a classify task on image, text." in completed.stdout
+
+
+def test_a_user_error_is_one_line_and_debug_shows_the_traceback(workdir):
+    bad = workdir / "bad.jsonl"
+    good = {"text": "a ring", "label": "ring", "split": "train"}
+    bad.write_text(json.dumps(good) + '\n{"text": 5, "label": "x"}\n')
+    completed = _mmkeras("train", f"--manifest={bad}", "--output-dir=x")
     assert completed.returncode == 1
-    assert "NOT_FOUND" in completed.stderr
+    lines = completed.stderr.strip().splitlines()
+    assert len(lines) == 1, completed.stderr
+    assert lines[0].startswith("mmkeras train: error: ")
+    assert f"{bad} line 2" in lines[0] and "'text'" in lines[0]
+    debug = _mmkeras("--debug", "train", f"--manifest={bad}", "--output-dir=x")
+    assert "Traceback" in debug.stderr
 
 
-def test_mmkeras_status_command(served_model):
-    server = served_model[0]
-    completed = _mmkeras("status", f"--server={server.address}", "--model=tiny")
-    assert completed.returncode == 0, completed.stderr
-    assert completed.stdout.strip() == "tiny version 1: AVAILABLE"
+def test_skip_bad_records_lists_each_reason(workdir):
+    manifest = workdir / "data" / "manifest.jsonl"
+    lines = manifest.read_text().splitlines()
+    # Beside the manifest, so that its relative paths still resolve.
+    broken = workdir / "data" / "broken.jsonl"
+    broken.write_text(
+        "\n".join(
+            lines[:20]
+            + ['{"image": "images/none.png", "label": "ring"}', "not json"]
+            + lines[20:]
+        )
+        + "\n"
+    )
+    completed = _mmkeras(
+        "train",
+        f"--manifest={broken}",
+        f"--output-dir={workdir / 'skipping'}",
+        "--skip-bad-records",
+        *TRAIN_FLAGS,
+    )
+    assert "Skipped" in completed.stdout, completed.stderr
+    assert "line 21: " in completed.stdout and "line 22: " in completed.stdout
+
+
+def test_the_exported_signature_reads_raw_strings(served, workdir):
+    signature = tf.saved_model.load(
+        str(workdir / "models" / "tiny" / "1")
+    ).signatures["serving_default"]
+    specs = signature.structured_input_signature[1]
+    assert {k: v.dtype for k, v in specs.items()} == dict.fromkeys(
+        MODALITIES, tf.string
+    )
