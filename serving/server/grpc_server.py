@@ -2,11 +2,14 @@
 
 Listens on HOST:PORT and, with a socket path, on a UNIX socket too, both
 with the same credentials (TLS when an SSLConfig is given), as TensorFlow
-Serving does. --grpc_channel_arguments become server options that take
-precedence over the built-in message-size ones.
+Serving does. With `enable_profiler`, TensorFlow's ProfilerService is
+served on the same port, as TensorFlow Serving's --enable_profiler does.
+--grpc_channel_arguments become server options that take precedence over
+the built-in message-size ones.
 """
 
 import dataclasses
+import logging
 import os
 from concurrent import futures
 
@@ -16,7 +19,10 @@ from tensorflow_serving.apis import prediction_service_pb2_grpc
 
 from serving.server.model_service import ModelService
 from serving.server.prediction_service import PredictionService
+from serving.server.profiler_service import ProfilerService
 from serving.server.server_core import ServerCore
+
+logger = logging.getLogger(__name__)
 
 # Like TensorFlow Serving, listen on every interface by default.
 DEFAULT_HOST = "0.0.0.0"
@@ -42,6 +48,7 @@ class GrpcServerOptions:
         channel_arguments: tuple[(str, int | str)]. Extra server options.
         credentials: grpc.ServerCredentials | None. None means plaintext.
         interceptors: tuple[grpc.ServerInterceptor]. Run before servicers.
+        enable_profiler: bool. Serve tensorflow.ProfilerService too.
     """
 
     host: str = DEFAULT_HOST
@@ -50,6 +57,7 @@ class GrpcServerOptions:
     channel_arguments: tuple = ()
     credentials: grpc.ServerCredentials | None = None
     interceptors: tuple = ()
+    enable_profiler: bool = False
 
 
 def start_grpc_server(
@@ -99,6 +107,9 @@ def start_grpc_server(
     )
     if health is not None:
         health.add_to_server(server)
+    if options.enable_profiler:
+        server.add_generic_rpc_handlers((ProfilerService().rpc_handler(),))
+        logger.info("Profiler service is enabled")
     bound_port = _listen(server, f"{options.host}:{port}", options.credentials)
     if options.socket_path:
         _listen(server, f"unix:{options.socket_path}", options.credentials)

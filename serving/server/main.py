@@ -285,6 +285,7 @@ def _grpc_options(server_flags, server_settings, metrics, batching_options):
         channel_arguments=server_flags.grpc_channel_arguments,
         credentials=server_settings.credentials,
         interceptors=interceptors,
+        enable_profiler=server_flags.enable_profiler,
     )
 
 

@@ -218,15 +218,26 @@ message_type {
 """
 
 
-def _build_pool():
+def new_pool(files):
+    """A private DescriptorPool holding copies of `files` (FileDescriptors
+    of the default pool, e.g. config_pb2.DESCRIPTOR) and what they import,
+    for declaring messages that depend on them without touching the
+    default pool."""
     pool = descriptor_pool.DescriptorPool()
     added = set()
-    for file in (
-        wrappers_pb2.DESCRIPTOR,
-        config_pb2.DESCRIPTOR,
-        named_tensor_pb2.DESCRIPTOR,
-    ):
+    for file in files:
         _add_with_dependencies(pool, file, added)
+    return pool
+
+
+def _build_pool():
+    pool = new_pool(
+        [
+            wrappers_pb2.DESCRIPTOR,
+            config_pb2.DESCRIPTOR,
+            named_tensor_pb2.DESCRIPTOR,
+        ]
+    )
     for text in (_MESSAGES, _BUNDLE_MESSAGES):
         pool.Add(text_format.Parse(text, descriptor_pb2.FileDescriptorProto()))
     return pool

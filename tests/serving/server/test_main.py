@@ -394,3 +394,15 @@ def test_alts_outside_google_cloud_fails_to_start_saying_why(model_base_path):
 
     assert result.returncode == 1
     assert main.ALTS_HINT in result.stderr
+
+
+@pytest.mark.parametrize(
+    "argv, enabled", [([], True), (["--enable_profiler=false"], False)]
+)
+def test_profiler_is_served_unless_turned_off(tmp_path, argv, enabled):
+    server_flags = flags.parse_flags([f"--model_base_path={tmp_path}", *argv])
+    server_settings = settings.read_settings(server_flags)
+
+    options = main._grpc_options(server_flags, server_settings, None, None)
+
+    assert options.enable_profiler is enabled
