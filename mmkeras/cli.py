@@ -47,6 +47,7 @@ def _train(args):
         clip_seconds=args.clip_seconds,
         num_frames=args.num_frames,
         modality_dropout=args.modality_dropout,
+        auxiliary_loss_weight=args.auxiliary_loss_weight,
         augment=args.augment,
         epochs=args.epochs,
         batch_size=args.batch_size,
@@ -233,6 +234,12 @@ def _add_train_parser(commands):
     reg = train.add_argument_group("regularisation")
     reg.add_argument("--dropout", type=float, default=0.1)
     reg.add_argument("--modality-dropout", type=float, default=0.25)
+    reg.add_argument(
+        "--auxiliary-loss-weight",
+        type=float,
+        default=0.5,
+        help="weight of each modality's own head's loss (0: fused only)",
+    )
     reg.add_argument(
         "--no-augment",
         dest="augment",

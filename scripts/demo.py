@@ -41,6 +41,7 @@ def parse_args():
     # The fusion measures, to compare them one at a time.
     parser.add_argument("--fusion", default="attention")
     parser.add_argument("--modality-dropout", type=float, default=0.25)
+    parser.add_argument("--auxiliary-loss-weight", type=float, default=0.5)
     parser.add_argument("--no-augment", dest="augment", action="store_false")
     parser.add_argument("--early-stopping", type=int, default=3)
     return parser.parse_args()
@@ -76,6 +77,7 @@ def main():
         clip_seconds=0.5,
         fusion=args.fusion,
         modality_dropout=args.modality_dropout,
+        auxiliary_loss_weight=args.auxiliary_loss_weight,
         augment=args.augment,
         early_stopping_patience=args.early_stopping,
         verbose=0,

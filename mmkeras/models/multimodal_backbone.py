@@ -69,7 +69,9 @@ class MultimodalBackbone(FunctionalModel):
 
     Outputs:
         dict with `fused` `(batch, fusion width)` in the fusion's compute
-        dtype and float32 `modality_weights` `(batch, num_modalities)`.
+        dtype, float32 `modality_weights` `(batch, num_modalities)`, and
+        `modality_features`: each encoder's `pooled_output`, by modality
+        (what per-modality heads read).
 
     Example:
     >>> backbone = MultimodalBackbone(
@@ -109,18 +111,18 @@ class MultimodalBackbone(FunctionalModel):
                 modality_mask[modality] = inputs[name] = keras.Input(
                     shape=(), dtype="bool", name=name
                 )
-        features = {}
-        padding_mask = {}
+        features, pooled, padding_mask = {}, {}, {}
         for modality in sorted(encoders):
             encoder = encoders[modality]
             encoder_inputs = keras.tree.map_structure(
                 lambda t: inputs[t.name], encoder.input
             )
             outputs = encoder(encoder_inputs)
+            pooled[modality] = _encoder_output(
+                outputs, "pooled_output", modality
+            )
             if not token_level:
-                features[modality] = _encoder_output(
-                    outputs, "pooled_output", modality
-                )
+                features[modality] = pooled[modality]
                 continue
             features[modality] = _encoder_output(
                 outputs, "sequence_output", modality
@@ -141,7 +143,11 @@ class MultimodalBackbone(FunctionalModel):
         fused, modality_weights = fusion(features, **fusion_kwargs)
         super().__init__(
             inputs=inputs,
-            outputs={"fused": fused, "modality_weights": modality_weights},
+            outputs={
+                "fused": fused,
+                "modality_weights": modality_weights,
+                "modality_features": pooled,
+            },
             **kwargs,
         )
         self.encoders = encoders

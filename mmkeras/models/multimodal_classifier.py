@@ -17,20 +17,35 @@ CLASSIFY_SCORES = "scores"
 class MultimodalClassifier(Task):
     """Predicts one of `num_classes` labels from the fused embedding.
 
-    A `Task`: its single output is the float32 logits (float32 under every
-    dtype policy, so the loss is computed at full precision), `compile()`
-    defaults to AdamW, sparse categorical cross-entropy and accuracy, and
-    with a `ClassifierPreprocessor` it serves raw inputs and class names.
-    `call_with_modality_weights` gives the fusion weights too.
+    A `Task`: `compile()` defaults to AdamW, sparse categorical
+    cross-entropy and accuracy, and with a `ClassifierPreprocessor` it
+    serves raw inputs and class names. `call_with_modality_weights` gives
+    the fusion weights too.
+
+    Beside the fused head, each modality has a head of its own on its
+    encoder's pooled output. With `auxiliary_loss_weight > 0` training
+    adds their cross-entropy (over the examples where that modality is
+    present), so every encoder learns to classify on its own. Without it,
+    a fused model tends to lean on the modality that learns fastest and
+    leave a slower one (here, images) untrained: see the README's fusion
+    measures. The loss and metrics are those of the fused `logits`.
 
     Args:
         backbone: a `MultimodalBackbone`.
         num_classes: int. Number of labels.
         hidden_dim: int. Width of the head's hidden layer.
         dropout: float. Dropout before the head.
+        auxiliary_loss_weight: float. Weight of the per-modality heads'
+            loss; 0 trains the fused head alone.
         preprocessor: a `ClassifierPreprocessor` or None.
         metadata: dict of JSON values saved with the task.
         **kwargs: Base model arguments, e.g. `name` and `dtype`.
+
+    Outputs:
+        dict with `logits` `(batch, num_classes)` and `modality_logits`
+        `(batch, num_modalities, num_classes)` (sorted modality order),
+        both float32 under every dtype policy, so losses are computed at
+        full precision.
 
     Example:
     >>> backbone = MultimodalBackbone(
@@ -42,7 +57,7 @@ class MultimodalClassifier(Task):
     >>> token_ids = np.ones((4, 8), "int32")
     >>> inputs = {"token_ids": token_ids, "padding_mask": token_ids > 0}
     >>> history = classifier.fit(inputs, np.array([0, 1, 2, 1]), verbose=0)
-    >>> classifier.predict(inputs, verbose=0).shape
+    >>> classifier.predict(inputs, verbose=0)["logits"].shape
     (4, 3)
     """
 
@@ -52,6 +67,7 @@ class MultimodalClassifier(Task):
         num_classes,
         hidden_dim=64,
         dropout=0.1,
+        auxiliary_loss_weight=0.0,
         preprocessor=None,
         metadata=None,
         **kwargs,
@@ -82,20 +98,38 @@ class MultimodalClassifier(Task):
             ],
             name="head",
         )
+        modality_heads = {
+            m: keras.layers.Dense(
+                num_classes, dtype="float32", name=f"{m}_logits"
+            )
+            for m in backbone.modality_names
+        }
         inputs = backbone.input
-        logits = head(backbone(inputs)["fused"])
+        features = backbone(inputs)
+        modality_logits = keras.ops.stack(
+            [
+                modality_heads[m](features["modality_features"][m])
+                for m in backbone.modality_names
+            ],
+            axis=1,
+        )
         super().__init__(
             inputs=inputs,
-            outputs=logits,
+            outputs={
+                "logits": head(features["fused"]),
+                "modality_logits": modality_logits,
+            },
             preprocessor=preprocessor,
             metadata=metadata,
             **kwargs,
         )
         self.backbone = backbone
         self.head = head
+        self.modality_heads = modality_heads
         self.num_classes = num_classes
         self.hidden_dim = hidden_dim
         self.dropout = dropout
+        self.auxiliary_loss_weight = auxiliary_loss_weight
 
     @property
     def class_names(self):
@@ -108,6 +142,45 @@ class MultimodalClassifier(Task):
 
     def default_metrics(self):
         return [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
+
+    def compute_loss(
+        self, x=None, y=None, y_pred=None, sample_weight=None, training=True
+    ):
+        loss = super().compute_loss(
+            x, y, y_pred["logits"], sample_weight, training
+        )
+        if y is None:
+            return loss
+        # Added even at weight 0, so the heads get (zero) gradients rather
+        # than none, which the optimizer warns about at every step.
+        modality_loss = self._modality_loss(x, y, y_pred["modality_logits"])
+        return loss + self.auxiliary_loss_weight * modality_loss
+
+    def _modality_loss(self, x, y, modality_logits):
+        """Mean cross-entropy of the per-modality heads where present."""
+        names = self.backbone.modality_names
+        labels = keras.ops.repeat(
+            keras.ops.expand_dims(y, 1), len(names), axis=1
+        )
+        losses = keras.losses.sparse_categorical_crossentropy(
+            labels, modality_logits, from_logits=True
+        )
+        present = keras.ops.stack(
+            [
+                keras.ops.cast(
+                    x.get(f"{m}_present", keras.ops.ones_like(y)), "float32"
+                )
+                for m in names
+            ],
+            axis=1,
+        )
+        total = keras.ops.sum(losses * present)
+        return total / keras.ops.maximum(keras.ops.sum(present), 1.0)
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        return super().compute_metrics(
+            x, y, y_pred["logits"], sample_weight=sample_weight
+        )
 
     def call_with_modality_weights(self, inputs, training=False):
         """Returns `(logits, modality_weights)` for a dict of model inputs."""
@@ -193,6 +266,7 @@ class MultimodalClassifier(Task):
             "num_classes": self.num_classes,
             "hidden_dim": self.hidden_dim,
             "dropout": self.dropout,
+            "auxiliary_loss_weight": self.auxiliary_loss_weight,
         }
 
     @classmethod

@@ -37,6 +37,7 @@ def multimodal_classifier(
     num_frames=8,
     dropout=0.1,
     modality_dropout=0.0,
+    auxiliary_loss_weight=0.0,
     dtype=None,
     metadata=None,
 ):
@@ -63,6 +64,8 @@ def multimodal_classifier(
         clip_seconds: float. Audio length the model reads.
         num_frames: int. Video frames sampled per clip.
         modality_dropout: float. Rate of `ModalityDropout` in training.
+        auxiliary_loss_weight: float. Weight of the per-modality heads'
+            loss (see `MultimodalClassifier`).
         dtype: dtype policy name (e.g. "mixed_float16") or None.
         metadata: dict of JSON values saved with the task.
 
@@ -135,6 +138,7 @@ def multimodal_classifier(
         len(class_names),
         hidden_dim=hidden_dim,
         dropout=dropout,
+        auxiliary_loss_weight=auxiliary_loss_weight,
         preprocessor=preprocessor,
         metadata=metadata,
         dtype=dtype,

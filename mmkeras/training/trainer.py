@@ -50,6 +50,9 @@ class TrainConfig:
         num_frames: int. Video frames sampled per clip.
         modality_dropout: float. Rate at which training hides whole
             modalities, so the model copes when one is missing or wrong.
+        auxiliary_loss_weight: float. Weight of each modality's own
+            classification loss, which keeps every encoder learning (a
+            single-modality model has no second head, so none is added).
         augment: bool. Random shifts, noise, gain and token drops.
         epochs, batch_size, learning_rate, weight_decay: optimisation.
             The learning rate follows a cosine decay from its peak.
@@ -78,6 +81,7 @@ class TrainConfig:
     clip_seconds: float = 1.0
     num_frames: int = 8
     modality_dropout: float = 0.25
+    auxiliary_loss_weight: float = 0.5
     augment: bool = True
     epochs: int = 12
     batch_size: int = 32
@@ -185,6 +189,9 @@ def build_classifier(config, source, train_split, modalities):
         num_frames=config.num_frames,
         dropout=config.dropout,
         modality_dropout=config.modality_dropout,
+        auxiliary_loss_weight=(
+            config.auxiliary_loss_weight if len(modalities) > 1 else 0.0
+        ),
         dtype=resolve_precision(config.precision),
         metadata={"train_config": _config_dict(config, modalities)},
     )

@@ -57,7 +57,7 @@ def test_every_fusion_layer_fits_the_backbone(kind):
     backbone = MultimodalBackbone(_encoders(), FUSIONS[kind](None))
     assert sorted(backbone.input) == ["images", "padding_mask", "token_ids"]
     outputs = backbone(_inputs())
-    assert sorted(outputs) == ["fused", "modality_weights"]
+    assert sorted(outputs) == ["fused", "modality_features", "modality_weights"]
     assert outputs["fused"].shape == (3, 8)
     assert outputs["modality_weights"].dtype == "float32"
     np.testing.assert_allclose(
@@ -79,8 +79,14 @@ def test_token_level_fusion_gets_sequences_and_their_padding():
         padding_mask={"text": inputs["padding_mask"]},
     )
     fused, weights = expected
+    outputs = backbone(inputs)
     assert_all_close(
-        backbone(inputs), {"fused": fused, "modality_weights": weights}
+        {k: outputs[k] for k in ("fused", "modality_weights")},
+        {"fused": fused, "modality_weights": weights},
+    )
+    assert_all_close(
+        outputs["modality_features"],
+        {"image": image["pooled_output"], "text": text["pooled_output"]},
     )
     # The padded token's id changes nothing: the padding reached the fusion.
     changed = dict(inputs, token_ids=inputs["token_ids"].copy())

@@ -183,3 +183,27 @@ def test_rejects_bad_arguments():
         multimodal_classifier(["smell"], CLASSES)
     with pytest.raises(ValueError, match="fusion"):
         _classifier(["text"], fusion="magic")
+
+
+def test_loss_adds_each_present_modalitys_own_cross_entropy():
+    classifier = _classifier(["image", "text"], auxiliary_loss_weight=0.5)
+    classifier.compile()
+    raw = raw_examples(["image", "text"], count=3)
+    raw["image"][1] = b""  # example 1 has no image: its image head is skipped
+    x = classifier.preprocessor.features(as_tensors(raw))
+    y = np.array([0, 2, 1], "int32")
+    y_pred = classifier(x)
+    loss = float(classifier.compute_loss(x, y, y_pred))
+
+    def cross_entropy(logits, labels):
+        logits = np.asarray(logits, np.float64)
+        log_z = np.log(np.exp(logits).sum(-1))
+        return log_z - np.take_along_axis(logits, labels[..., None], -1)[..., 0]
+
+    fused = cross_entropy(y_pred["logits"], y).mean()
+    per_modality = cross_entropy(
+        y_pred["modality_logits"], np.stack([y, y], axis=1)
+    )
+    present = np.array([[1, 1], [0, 1], [1, 1]])  # image, text
+    auxiliary = (per_modality * present).sum() / present.sum()
+    np.testing.assert_allclose(loss, fused + 0.5 * auxiliary, rtol=1e-5)
