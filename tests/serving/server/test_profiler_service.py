@@ -12,6 +12,7 @@ import tensorflow as tf
 from serving.client import PredictionClient
 from serving.server import grpc_server
 from serving.server import profiler_service
+from serving.server.auth import BearerTokenInterceptor
 from serving.server.manager import ModelManager
 
 TRACE_MS = 300
@@ -142,3 +143,34 @@ def test_profiler_is_off_unless_enabled(server_address):
             monitor(profiler_service.MonitorRequest(), timeout=5)
 
     assert raised.value.details() == "Method not found!"
+
+
+def test_bearer_token_guards_the_profiler_too(latest_servable):
+    options = grpc_server.GrpcServerOptions(
+        host="127.0.0.1",
+        enable_profiler=True,
+        interceptors=(BearerTokenInterceptor("s3cret"),),
+    )
+    server, port = grpc_server.start_grpc_server(ModelManager(), 0, options)
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            terminate = channel.unary_unary(
+                "/tensorflow.ProfilerService/Terminate",
+                request_serializer=(
+                    profiler_service.TerminateRequest.SerializeToString
+                ),
+                response_deserializer=(
+                    profiler_service.TerminateResponse.FromString
+                ),
+            )
+            with pytest.raises(grpc.RpcError) as raised:
+                terminate(profiler_service.TerminateRequest(), timeout=5)
+            terminate(
+                profiler_service.TerminateRequest(),
+                metadata=(("authorization", "Bearer s3cret"),),
+                timeout=5,
+            )
+    finally:
+        server.stop(grace=None)
+
+    assert raised.value.code() == grpc.StatusCode.UNAUTHENTICATED
