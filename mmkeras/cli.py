@@ -48,6 +48,7 @@ def _train(args):
         num_frames=args.num_frames,
         modality_dropout=args.modality_dropout,
         auxiliary_loss_weight=args.auxiliary_loss_weight,
+        modality_evidence=args.modality_evidence,
         augment=args.augment,
         epochs=args.epochs,
         batch_size=args.batch_size,
@@ -239,6 +240,12 @@ def _add_train_parser(commands):
         type=float,
         default=0.5,
         help="weight of each modality's own head's loss (0: fused only)",
+    )
+    reg.add_argument(
+        "--no-modality-evidence",
+        dest="modality_evidence",
+        action="store_false",
+        help="do not add the modality heads' weighted evidence to the logits",
     )
     reg.add_argument(
         "--no-augment",

@@ -42,6 +42,9 @@ def parse_args():
     parser.add_argument("--fusion", default="attention")
     parser.add_argument("--modality-dropout", type=float, default=0.25)
     parser.add_argument("--auxiliary-loss-weight", type=float, default=0.5)
+    parser.add_argument(
+        "--no-modality-evidence", dest="modality_evidence", action="store_false"
+    )
     parser.add_argument("--no-augment", dest="augment", action="store_false")
     parser.add_argument("--early-stopping", type=int, default=3)
     return parser.parse_args()
@@ -78,6 +81,7 @@ def main():
         fusion=args.fusion,
         modality_dropout=args.modality_dropout,
         auxiliary_loss_weight=args.auxiliary_loss_weight,
+        modality_evidence=args.modality_evidence,
         augment=args.augment,
         early_stopping_patience=args.early_stopping,
         verbose=0,

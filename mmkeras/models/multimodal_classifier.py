@@ -37,15 +37,18 @@ class MultimodalClassifier(Task):
         dropout: float. Dropout before the head.
         auxiliary_loss_weight: float. Weight of the per-modality heads'
             loss; 0 trains the fused head alone.
+        modality_evidence: bool. Add the per-modality heads' evidence,
+            weighted by the fusion's per-example modality weights, to the
+            fused logits (see `weighted_evidence`).
         preprocessor: a `ClassifierPreprocessor` or None.
         metadata: dict of JSON values saved with the task.
         **kwargs: Base model arguments, e.g. `name` and `dtype`.
 
     Outputs:
-        dict with `logits` `(batch, num_classes)` and `modality_logits`
-        `(batch, num_modalities, num_classes)` (sorted modality order),
-        both float32 under every dtype policy, so losses are computed at
-        full precision.
+        dict with `logits` `(batch, num_classes)`, `modality_logits`
+        `(batch, num_modalities, num_classes)` and `modality_weights`
+        `(batch, num_modalities)` (sorted modality order), float32 under
+        every dtype policy, so losses are computed at full precision.
 
     Example:
     >>> backbone = MultimodalBackbone(
@@ -68,6 +71,7 @@ class MultimodalClassifier(Task):
         hidden_dim=64,
         dropout=0.1,
         auxiliary_loss_weight=0.0,
+        modality_evidence=True,
         preprocessor=None,
         metadata=None,
         **kwargs,
@@ -113,11 +117,17 @@ class MultimodalClassifier(Task):
             ],
             axis=1,
         )
+        logits = head(features["fused"])
+        if modality_evidence:
+            logits = logits + weighted_evidence(
+                modality_logits, features["modality_weights"]
+            )
         super().__init__(
             inputs=inputs,
             outputs={
-                "logits": head(features["fused"]),
+                "logits": logits,
                 "modality_logits": modality_logits,
+                "modality_weights": features["modality_weights"],
             },
             preprocessor=preprocessor,
             metadata=metadata,
@@ -130,6 +140,7 @@ class MultimodalClassifier(Task):
         self.hidden_dim = hidden_dim
         self.dropout = dropout
         self.auxiliary_loss_weight = auxiliary_loss_weight
+        self.modality_evidence = modality_evidence
 
     @property
     def class_names(self):
@@ -184,9 +195,8 @@ class MultimodalClassifier(Task):
 
     def call_with_modality_weights(self, inputs, training=False):
         """Returns `(logits, modality_weights)` for a dict of model inputs."""
-        features = self.backbone(inputs, training=training)
-        logits = self.head(features["fused"], training=training)
-        return logits, features["modality_weights"]
+        outputs = self(inputs, training=training)
+        return outputs["logits"], outputs["modality_weights"]
 
     def predict_raw(self, raw):
         """`serving_default`'s outputs for a batch of raw values (eager)."""
@@ -267,6 +277,7 @@ class MultimodalClassifier(Task):
             "hidden_dim": self.hidden_dim,
             "dropout": self.dropout,
             "auxiliary_loss_weight": self.auxiliary_loss_weight,
+            "modality_evidence": self.modality_evidence,
         }
 
     @classmethod
@@ -276,6 +287,33 @@ class MultimodalClassifier(Task):
             config["backbone"]
         )
         return cls(**config)
+
+
+def weighted_evidence(modality_logits, modality_weights):
+    """Each modality's log-probabilities, weighted per example, summed.
+
+    `sum_i n * alpha_i * log_softmax(logits_i)`, where `alpha` are the
+    fusion's modality weights (zero for a missing modality, summing to one
+    over the present ones) and `n` the number of present modalities. With
+    equal weights this is the product of the per-modality classifiers
+    (naive Bayes: independent evidence adds up); the fusion's weights
+    learn, per example, how far to trust each one (a degraded image, a
+    noisy clip), which a mean of probabilities cannot do.
+
+    Example:
+    >>> logits = np.log(np.array([[[0.9, 0.1], [0.4, 0.6]]], "float32"))
+    >>> weights = np.array([[0.5, 0.5]], "float32")
+    >>> evidence = weighted_evidence(logits, weights)
+    >>> np.round(np.exp(np.asarray(evidence)), 2)
+    array([[0.36, 0.06]], dtype=float32)
+    """
+    log_probabilities = keras.ops.log_softmax(modality_logits, axis=-1)
+    weights = keras.ops.cast(modality_weights, "float32")
+    present = keras.ops.sum(
+        keras.ops.cast(weights > 0, "float32"), axis=1, keepdims=True
+    )
+    scale = (weights * present)[..., None]
+    return keras.ops.sum(scale * log_probabilities, axis=1)
 
 
 def _check_some_modality(features, modalities):

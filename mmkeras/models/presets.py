@@ -38,6 +38,7 @@ def multimodal_classifier(
     dropout=0.1,
     modality_dropout=0.0,
     auxiliary_loss_weight=0.0,
+    modality_evidence=True,
     dtype=None,
     metadata=None,
 ):
@@ -66,6 +67,8 @@ def multimodal_classifier(
         modality_dropout: float. Rate of `ModalityDropout` in training.
         auxiliary_loss_weight: float. Weight of the per-modality heads'
             loss (see `MultimodalClassifier`).
+        modality_evidence: bool. Add the per-modality heads' weighted
+            evidence to the fused logits (see `MultimodalClassifier`).
         dtype: dtype policy name (e.g. "mixed_float16") or None.
         metadata: dict of JSON values saved with the task.
 
@@ -139,6 +142,7 @@ def multimodal_classifier(
         hidden_dim=hidden_dim,
         dropout=dropout,
         auxiliary_loss_weight=auxiliary_loss_weight,
+        modality_evidence=modality_evidence,
         preprocessor=preprocessor,
         metadata=metadata,
         dtype=dtype,

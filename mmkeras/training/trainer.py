@@ -53,6 +53,8 @@ class TrainConfig:
         auxiliary_loss_weight: float. Weight of each modality's own
             classification loss, which keeps every encoder learning (a
             single-modality model has no second head, so none is added).
+        modality_evidence: bool. Add each modality's own head's evidence,
+            weighted per example by the fusion, to the fused logits.
         augment: bool. Random shifts, noise, gain and token drops.
         epochs, batch_size, learning_rate, weight_decay: optimisation.
             The learning rate follows a cosine decay from its peak.
@@ -82,6 +84,7 @@ class TrainConfig:
     num_frames: int = 8
     modality_dropout: float = 0.25
     auxiliary_loss_weight: float = 0.5
+    modality_evidence: bool = True
     augment: bool = True
     epochs: int = 12
     batch_size: int = 32
@@ -192,6 +195,7 @@ def build_classifier(config, source, train_split, modalities):
         auxiliary_loss_weight=(
             config.auxiliary_loss_weight if len(modalities) > 1 else 0.0
         ),
+        modality_evidence=config.modality_evidence and len(modalities) > 1,
         dtype=resolve_precision(config.precision),
         metadata={"train_config": _config_dict(config, modalities)},
     )
