@@ -98,7 +98,15 @@ NEUTRAL_TEMPLATES = (
     "something {size} {place}",
     "a {colour} shape",
 )
-COLOUR_WORDS = ("red", "green", "blue", "yellow", "purple", "pink")
+PALETTE = {  # the object colours an image may have, by caption word
+    "red": (220, 40, 40),
+    "green": (40, 170, 60),
+    "blue": (40, 70, 220),
+    "yellow": (230, 210, 40),
+    "purple": (140, 50, 180),
+    "pink": (240, 130, 180),
+}
+COLOUR_WORDS = tuple(PALETTE)
 SIZE_WORDS = ("small", "big", "tiny", "large")
 PLACE_WORDS = ("near the top", "in the middle", "at the bottom", "on the left")
 SPLITS = (("train", 0.7), ("validation", 0.1), ("test", 0.2))
@@ -130,13 +138,14 @@ def plan_dataset(num_examples, seed=0, modalities=("audio", "image", "text")):
         modalities: tuple of str. Non-empty subset of `MODALITIES`.
 
     Returns:
-        A list of dicts with `label`, `split` and `conditions`.
+        A list of dicts with `label`, `split`, `conditions` and `colour`
+        (the shape's colour in the image and the video).
 
     Example:
 
     >>> plan = plan_dataset(18, seed=0, modalities=("text",))
     >>> len(plan), sorted(plan[0]), sorted(plan[0]["conditions"])
-    (18, ['conditions', 'label', 'split'], ['text'])
+    (18, ['colour', 'conditions', 'label', 'split'], ['text'])
     """
     modalities = _check_modalities(modalities)
     if num_examples < 3 * len(LABELS):
@@ -161,7 +170,17 @@ def plan_dataset(num_examples, seed=0, modalities=("audio", "image", "text")):
             conditions[keep] = _draw_condition(
                 keep, _stream(seed, index, keep, "plan"), present=True
             )
-        plan.append({"label": label, "split": split, "conditions": conditions})
+        colour = str(
+            _stream(seed, index, "colour", "plan").choice(COLOUR_WORDS)
+        )
+        plan.append(
+            {
+                "label": label,
+                "split": split,
+                "conditions": conditions,
+                "colour": colour,
+            }
+        )
     return plan
 
 
@@ -236,14 +255,16 @@ def write_dataset(
                         *args, sample_rate, clip_seconds, rng
                     )
                 elif modality == "image":
-                    record["image"] = _write_picture(*args, image_size, rng)
+                    record["image"] = _write_picture(
+                        *args, image_size, example["colour"], rng
+                    )
                 elif modality == "video":
                     record["video"] = _write_video(
                         *args, min(image_size, 32), num_frames, rng
                     )
                 else:
                     record["text"] = make_caption(
-                        example["label"], condition, rng
+                        example["label"], condition, rng, example["colour"]
                     )
             manifest.write(json.dumps(record | example) + "\n")
     return manifest_path
@@ -262,8 +283,8 @@ def _write_audio(directory, number, label, snr_db, sample_rate, seconds, rng):
     return path
 
 
-def _write_picture(directory, number, label, condition, size, rng):
-    pixels = draw_image(label, condition == "degraded", size, rng)
+def _write_picture(directory, number, label, condition, size, colour, rng):
+    pixels = draw_image(label, condition == "degraded", size, rng, colour)
     path = f"images/{number:05d}.{'png' if number % 2 else 'jpg'}"
     _write_image(os.path.join(directory, path), pixels)
     return path
@@ -306,12 +327,20 @@ def shape_mask(label, size, centre, radius):
     raise ValueError(f"Unknown label {label!r}; expected one of {LABELS}.")
 
 
-def draw_image(label, degraded, size, rng):
-    """uint8 `(size, size, 3)` pixels of the class's shape on a texture."""
+def draw_image(label, degraded, size, rng, colour=None):
+    """uint8 `(size, size, 3)` pixels of the class's shape on a texture.
+
+    `colour` names the shape's colour (a `PALETTE` key); None draws a
+    random colour that contrasts with the background.
+    """
     background = _background(size, rng)
     radius = rng.uniform(0.18, 0.32) * size
     centre = rng.uniform(radius, size - radius, 2)
-    colour = _contrasting_colour(background.mean((0, 1)), rng)
+    if colour is None:
+        colour = _contrasting_colour(background.mean((0, 1)), rng)
+    else:
+        colour = np.array(PALETTE[colour], float) + rng.normal(0, 8, 3)
+        background = _away_from(background, colour)
     return _render(label, background, centre, radius, colour, degraded, rng)
 
 
@@ -330,11 +359,19 @@ def draw_video(label, degraded, size, num_frames, rng):
     )
 
 
-def make_caption(label, condition, rng):
+def make_caption(label, condition, rng, colour=None):
     """A caption: "true" names the label, "contradicting" another class,
-    "neutral" none."""
+    "neutral" none.
+
+    A true or neutral caption describes this example's picture: a colour it
+    mentions is the shape's (`colour`, when given). A contradicting caption
+    was written for another picture: the class and the colour it mentions
+    are another's.
+    """
+    if condition == "contradicting" and colour is not None:
+        colour = rng.choice([c for c in COLOUR_WORDS if c != colour])
     fillers = {
-        "colour": rng.choice(COLOUR_WORDS),
+        "colour": colour or rng.choice(COLOUR_WORDS),
         "size": rng.choice(SIZE_WORDS),
         "place": rng.choice(PLACE_WORDS),
     }
@@ -421,6 +458,13 @@ def _background(size, rng):
     return np.einsum("ij,jkc,lk->ilc", weights, coarse, weights)
 
 
+def _away_from(background, colour):
+    """The background, inverted if its mean is too close to `colour`."""
+    if np.linalg.norm(background.mean((0, 1)) - colour) < 120:
+        return 255.0 - background
+    return background
+
+
 def _contrasting_colour(mean, rng):
     direction = rng.normal(size=3)
     direction /= np.linalg.norm(direction)
@@ -486,7 +530,7 @@ def _class_splits(count):
 def _stream(seed, index, modality, purpose):
     # One independent stream per example, modality and purpose: a
     # modality's draws never shift when another modality is added.
-    keys = (*MODALITIES, "keep")
+    keys = (*MODALITIES, "keep", "colour")
     return np.random.default_rng(
         [seed, index, keys.index(modality), ("plan", "render").index(purpose)]
     )

@@ -119,8 +119,12 @@ class MultimodalClassifier(Task):
         )
         logits = head(features["fused"])
         if modality_evidence:
+            # The heads learn from their own losses only: the fused loss
+            # would make them co-adapt and lose their calibration, which is
+            # what makes their evidence add up.
             logits = logits + weighted_evidence(
-                modality_logits, features["modality_weights"]
+                keras.ops.stop_gradient(modality_logits),
+                features["modality_weights"],
             )
         super().__init__(
             inputs=inputs,

@@ -55,7 +55,8 @@ def multimodal_classifier(
         modalities: iterable of "audio", "image", "text", "video".
         class_names: list of str. The labels, in id order.
         vocabulary: list of str. The tokenizer's word pieces (text only).
-        fusion: "attention", "weighted_sum", "concat", "gated" or
+        fusion: "attention" (with context), "weighted_sum", "concat",
+            "gated" or
             "cross_attention" (text tokens attend to the others' when text
             is a modality, else the first modality's).
         hidden_dim, num_layers, num_heads, dropout: encoder sizes.
@@ -153,7 +154,9 @@ def multimodal_classifier(
 def _fusion(kind, modalities, hidden_dim, num_heads, dtype):
     args = dict(dtype=dtype, name="fusion")
     if kind == "attention":
-        return AttentionFusion(hidden_dim, **args)
+        # Context lets a modality's weight depend on the others (does the
+        # caption describe this picture?).
+        return AttentionFusion(hidden_dim, use_context=True, **args)
     if kind == "weighted_sum":
         return WeightedSumFusion(hidden_dim, **args)
     if kind == "concat":

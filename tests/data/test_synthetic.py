@@ -296,3 +296,24 @@ def test_a_clean_image_shows_the_shape_against_its_background():
     outside = pixels[~mask].mean(axis=0)
     assert np.linalg.norm(inside - outside) > 60
     assert pixels[mask].std(axis=0).max() < 10  # one colour plus grain
+
+
+def test_a_caption_names_its_pictures_colour_unless_it_describes_another():
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        for condition in ("true", "neutral", "contradicting"):
+            caption = synthetic.make_caption("ring", condition, rng, "pink")
+            named = [c for c in synthetic.COLOUR_WORDS if c in caption.split()]
+            if condition == "contradicting":
+                assert "pink" not in named
+            else:
+                assert named in ([], ["pink"])
+
+
+def test_a_clean_shape_has_its_palette_colour():
+    rng = np.random.default_rng(1)
+    for name, rgb in synthetic.PALETTE.items():
+        pixels = synthetic.draw_image("square", False, 32, rng, colour=name)
+        distance = np.linalg.norm(pixels.astype(float) - rgb, axis=-1)
+        # A square of half-side >= 0.8 * 0.18 * 32 covers >= 21 pixels.
+        assert np.sum(distance < 45) >= 21, name

@@ -136,3 +136,50 @@ def test_trains_in_a_functional_model():
         not np.allclose(b, a)
         for b, a in zip(before, model.get_weights(), strict=True)
     )
+
+
+def test_context_scores_see_the_mean_of_the_present_modalities():
+    fusion = AttentionFusion(hidden_dim=2, use_context=True)
+    fusion.build({"a": (None, 2), "b": (None, 2)})
+    for name in ("a", "b"):
+        fusion.projections[name].set_weights([np.eye(2), np.zeros(2)])
+    fusion.score_hidden.set_weights([np.eye(2), np.zeros(2)])
+    fusion.score_context.set_weights([np.array([[1.0, 0.0], [0.0, -1.0]])])
+    fusion.score_output.set_weights([np.ones((2, 1)), np.zeros(1)])
+    inputs = {"a": np.array([[1.0, 0.0]]), "b": np.array([[0.0, 2.0]])}
+    _, weights = fusion(inputs)
+    # m = [0.5, 1]; C m = [0.5, -1]. s_a = tanh(1.5) + tanh(-1),
+    # s_b = tanh(0.5) + tanh(1).
+    s_a = np.tanh(1.5) + np.tanh(-1.0)
+    s_b = np.tanh(0.5) + np.tanh(1.0)
+    expected = 1 / (1 + np.exp(s_b - s_a))
+    np.testing.assert_allclose(weights, [[expected, 1 - expected]], atol=1e-5)
+    # With b missing, m = p_a: the context holds only what is present.
+    _, weights = fusion(inputs, modality_mask={"b": np.array([False])})
+    np.testing.assert_allclose(weights, [[1.0, 0.0]], atol=1e-6)
+
+
+def test_missing_modality_contract_with_context():
+    example = {
+        "audio": np.array([[0.5, -1.0]], "float32"),
+        "image": np.array([[1.0, 0.25, -2.0]], "float32"),
+        "text": np.array([[-0.5, 0.5, 1.0]], "float32"),
+    }
+    check_fusion_contract(
+        lambda dtype: AttentionFusion(4, use_context=True, dtype=dtype),
+        example,
+    )
+
+
+def test_serialization_with_context(tmp_path):
+    inputs = {
+        "image": np.random.rand(2, 6).astype("float32"),
+        "text": np.random.rand(2, 3).astype("float32"),
+    }
+    run_layer_checks(
+        lambda dtype: AttentionFusion(4, use_context=True, dtype=dtype),
+        inputs,
+        tmp_path,
+        call_kwargs={"modality_mask": {"text": np.array([True, False])}},
+        float32_outputs=(1,),
+    )
