@@ -193,6 +193,7 @@ def _pack(args):
     manifest = read_manifest(
         args.manifest,
         on_error="skip" if args.skip_bad_records else "raise",
+        max_video_frames=args.max_video_frames,
     )
     _print_skipped(manifest.skipped)
     pack(manifest, args.output, num_shards=args.num_shards)
@@ -328,6 +329,13 @@ def build_parser():
     pack.add_argument("--manifest", required=True)
     pack.add_argument("--output", required=True)
     pack.add_argument("--num-shards", type=int, default=None)
+    pack.add_argument(
+        "--max-video-frames",
+        type=int,
+        default=None,
+        help="keep this many frames of each clip, sampled uniformly (the "
+        "model's --num-frames); default: every frame",
+    )
     pack.add_argument("--skip-bad-records", action="store_true")
     pack.set_defaults(run=_pack)
 
