@@ -46,9 +46,7 @@ class FrameMask(keras.layers.Layer):
 
     def call(self, inputs):
         steps = ops.cast(ops.cast(inputs, "bool"), "int32")
-        frames = ops.extract_sequences(
-            steps, self.frame_length, self.frame_step
-        )
+        frames = frame_signal(steps, self.frame_length, self.frame_step)
         return ops.all(frames > 0, axis=-1)
 
     def compute_output_shape(self, input_shape):
@@ -69,3 +67,29 @@ class FrameMask(keras.layers.Layer):
             frame_length=self.frame_length, frame_step=self.frame_step
         )
         return config
+
+
+def frame_signal(inputs, frame_length, frame_step):
+    """The frames of the last axis, `(..., frames, frame_length)`.
+
+    The frames of `tf.signal.frame(..., pad_end=False)`, taken by one
+    gather. When the axis has a static length, the frame count and the
+    gather's indices are static too, and the count stays static through
+    the TFLite converter. `tf.signal.frame`'s does not: the converter
+    loses it, and then each later `x[..., None]` on a tensor with two
+    unknown dimensions becomes a `StridedSlice` that TFLite lacks.
+
+    Example:
+    >>> frames = frame_signal(np.arange(7), frame_length=3, frame_step=2)
+    >>> np.asarray(frames).tolist()
+    [[0, 1, 2], [2, 3, 4], [4, 5, 6]]
+    """
+    steps = inputs.shape[-1]
+    if steps is None:  # known when the graph runs
+        steps = ops.shape(inputs)[-1]
+        count = ops.maximum((steps - frame_length) // frame_step + 1, 0)
+    else:
+        count = max((steps - frame_length) // frame_step + 1, 0)
+    starts = ops.arange(count) * frame_step
+    indices = ops.expand_dims(starts, 1) + ops.arange(frame_length)
+    return ops.take(inputs, indices, axis=-1)

@@ -5,18 +5,25 @@ import math
 import keras
 import tensorflow as tf
 
+from mmkeras.layers.frame_mask import frame_signal
+
 
 @keras.saving.register_keras_serializable(package="mmkeras")
 class LogMelSpectrogram(keras.layers.Layer):
     """Computes `log(max(mel_power, floor))` frames of a waveform.
 
-    A Hann-windowed STFT (`tf.signal.stft`, no end padding, FFT size the
-    next power of two of `frame_length`), its power `|X|^2`, triangular
-    mel filters from 0 Hz to the Nyquist frequency
+    A Hann-windowed STFT (the frames of `tf.signal.stft`, no end padding,
+    FFT size the next power of two of `frame_length`), its power `|X|^2`,
+    triangular mel filters from 0 Hz to the Nyquist frequency
     (`tf.signal.linear_to_mel_weight_matrix`, HTK mel scale), then a
     natural log with a floor so silence gives `log(floor)` instead of
-    `-inf`. `tf.signal` rather than `keras.ops.stft`, because the latter
-    frames by the FFT size and so would tie frame and FFT lengths.
+    `-inf`. `tf.signal.rfft` rather than `keras.ops.stft`, because the
+    latter frames by the FFT size and so would tie frame and FFT lengths.
+
+    Every op converts to a TFLite builtin (the FFT to `RFFT2D`). The
+    frames are gathered (`frame_signal`) rather than cut by
+    `tf.signal.stft`, so that a waveform of static length keeps a static
+    frame count in a converted model.
 
     The transform runs in float32 and returns float32 under every dtype
     policy: the power of a loud frame overflows float16 and the floor
@@ -105,14 +112,9 @@ class LogMelSpectrogram(keras.layers.Layer):
 
     def call(self, inputs):
         waveform = tf.cast(inputs, tf.float32)
-        stft = tf.signal.stft(
-            waveform,
-            frame_length=self.frame_length,
-            frame_step=self.frame_step,
-            fft_length=self.fft_length,
-            window_fn=tf.signal.hann_window,
-            pad_end=False,
-        )
+        frames = frame_signal(waveform, self.frame_length, self.frame_step)
+        window = tf.signal.hann_window(self.frame_length)  # periodic
+        stft = tf.signal.rfft(frames * window, [self.fft_length])
         power = tf.square(tf.math.real(stft)) + tf.square(tf.math.imag(stft))
         mel = tf.tensordot(power, self.mel_matrix(), axes=1)
         return tf.math.log(tf.maximum(mel, self.floor))

@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from mmkeras.layers import LogMelSpectrogram
 from tests.test_case import check_config_round_trip
@@ -92,6 +93,27 @@ def test_matches_a_numpy_reference():
     actual = np.asarray(layer(waveform[None]))[0]
     assert actual.shape == expected.shape == (15, NUM_MEL_BINS)
     np.testing.assert_allclose(actual, expected, atol=1e-4)
+
+
+def test_unknown_length_inside_a_function_and_static_length_kept():
+    layer = _layer()
+    waveform = np.random.default_rng(1).uniform(-1, 1, (2, 1000))
+    waveform = waveform.astype("float32")
+
+    @tf.function(input_signature=[tf.TensorSpec((None, None), tf.float32)])
+    def unknown_length(x):
+        return layer(x)
+
+    static = tf.function(layer).get_concrete_function(
+        tf.TensorSpec((None, 1000), tf.float32)
+    )
+    assert static.output_shapes == (None, layer.num_frames(1000), 16)
+    np.testing.assert_allclose(
+        unknown_length(waveform), layer(waveform), atol=1e-6
+    )
+    np.testing.assert_allclose(
+        unknown_length(waveform[:, :150]), np.zeros((2, 0, 16))
+    )
 
 
 def test_float32_under_mixed_precision():
