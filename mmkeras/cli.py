@@ -239,7 +239,7 @@ def _add_train_parser(commands):
     reg.add_argument(
         "--auxiliary-loss-weight",
         type=float,
-        default=0.5,
+        default=1.0,
         help="weight of each modality's own head's loss (0: fused only)",
     )
     reg.add_argument(
@@ -263,7 +263,7 @@ def _add_train_parser(commands):
         help="stop after PATIENCE epochs without a better val_loss",
     )
     fit = train.add_argument_group("optimisation")
-    fit.add_argument("--epochs", type=int, default=12)
+    fit.add_argument("--epochs", type=int, default=20)
     fit.add_argument("--batch-size", type=int, default=32)
     fit.add_argument("--learning-rate", type=float, default=3e-3)
     fit.add_argument("--precision", default="auto", choices=PRECISIONS)

@@ -36,17 +36,17 @@ def parse_args():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--workdir", default="artifacts/demo")
     parser.add_argument("--examples", type=int, default=1800)
-    parser.add_argument("--epochs", type=int, default=12)
+    parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--seed", type=int, default=0)
     # The fusion measures, to compare them one at a time.
     parser.add_argument("--fusion", default="attention")
     parser.add_argument("--modality-dropout", type=float, default=0.25)
-    parser.add_argument("--auxiliary-loss-weight", type=float, default=0.5)
+    parser.add_argument("--auxiliary-loss-weight", type=float, default=1.0)
     parser.add_argument(
         "--no-modality-evidence", dest="modality_evidence", action="store_false"
     )
     parser.add_argument("--no-augment", dest="augment", action="store_false")
-    parser.add_argument("--early-stopping", type=int, default=3)
+    parser.add_argument("--early-stopping", type=int, default=0)
     return parser.parse_args()
 
 

@@ -83,10 +83,10 @@ class TrainConfig:
     clip_seconds: float = 1.0
     num_frames: int = 8
     modality_dropout: float = 0.25
-    auxiliary_loss_weight: float = 0.5
+    auxiliary_loss_weight: float = 1.0
     modality_evidence: bool = True
     augment: bool = True
-    epochs: int = 12
+    epochs: int = 20
     batch_size: int = 32
     learning_rate: float = 3e-3
     weight_decay: float = 1e-4
