@@ -6,8 +6,9 @@ the text. Every modality is unreliable on its own, and the draws are
 independent across modalities given the label, so each one is a separate
 piece of evidence:
 
-* image: the class's shape in a random colour (colour says nothing about
-  the class), random size and position, on a noisy textured background.
+* image: the class's shape in one of six palette colours (colour says
+  nothing about the class), random size and position, on a noisy
+  textured background.
   55% clean, 30% degraded (strong noise, faded colour and blocks hiding
   much of the shape), 15% missing. PNG and JPEG alternate.
 * audio: the class's pitch (with harmonics, a few percent of jitter) gated
@@ -18,6 +19,12 @@ piece of evidence:
   the sample rate.
 * text: 55% of captions name the true class (by one of its synonyms), 20%
   name no class, 15% name another class just as confidently, 10% missing.
+  A caption that names a class also names a colour. True and neutral
+  captions describe this example's picture, so a colour they name is the
+  shape's; a contradicting caption was written for another picture, and
+  names another colour. Alone, a lying caption looks like a true one; next
+  to a visible shape of another colour it gives itself away, as a
+  mismatched caption does in real data.
 * video (optional): frames of the class's shape moving, with the image's
   clean/degraded/missing scheme drawn independently.
 
@@ -76,16 +83,16 @@ BEAT_RATES = {  # on/off cycles per second
     "square": 6.0,
     "triangle": 8.0,
 }
-NAMING_TEMPLATES = (
+NAMING_TEMPLATES = (  # every one names a colour, as people describe shapes
     "a {colour} {name}",
     "a {size} {colour} {name} {place}",
-    "this is a {name}",
-    "there is a {name} {place}",
+    "this is a {colour} {name}",
+    "there is a {name} {place}, in {colour}",
     "photo of a {size} {name}, {colour}",
-    "clearly a {name}",
-    "the shape is a {name}",
+    "clearly a {colour} {name}",
+    "the shape is a {name}, {colour}",
     "{colour} {name} {place}",
-    "look, a {name}!",
+    "look, a {colour} {name}!",
     "a {name} drawn in {colour}",
 )
 NEUTRAL_TEMPLATES = (
