@@ -1,6 +1,8 @@
 """Preprocessing layers made of TF ops: usable in tf.data and in exports."""
 
 from mmkeras.preprocessing.classifier_preprocessor import ClassifierPreprocessor
+from mmkeras.preprocessing.decode_limits import DecodeLimits
+from mmkeras.preprocessing.decode_limits import limits_of
 from mmkeras.preprocessing.frame_sampler import FrameSampler
 from mmkeras.preprocessing.image_preprocessor import ImagePreprocessor
 from mmkeras.preprocessing.multimodal_preprocessor import MultimodalPreprocessor
@@ -14,6 +16,7 @@ from mmkeras.preprocessing.word_piece_tokenizer import WordPieceTokenizer
 
 __all__ = [
     "ClassifierPreprocessor",
+    "DecodeLimits",
     "FrameSampler",
     "ImagePreprocessor",
     "MultimodalPreprocessor",
@@ -22,6 +25,7 @@ __all__ = [
     "WavDecoder",
     "WordPieceTokenizer",
     "learn_vocabulary",
+    "limits_of",
     "load_vocabulary",
     "save_vocabulary",
 ]

@@ -2,6 +2,8 @@
 
 import keras
 
+from mmkeras.preprocessing.decode_limits import positive_limit
+
 
 class PreprocessingLayer(keras.layers.Layer):
     """A layer of TF ops that takes raw values (bytes, strings, pixels).
@@ -14,15 +16,25 @@ class PreprocessingLayer(keras.layers.Layer):
     Sublayers passed to `__init__` are serialized by `get_config` when a
     subclass lists their argument names in `sublayer_args`; `from_config`
     revives them, and an argument left as None stays None.
+
+    A layer that decodes lists the arguments that bound what one input may
+    decode to in `limit_args` (see `decode_limits`): `DecodeLimits` sets
+    them through `sublayer_args`, and `check_limits` validates them.
     """
 
     sublayer_args = ()
+    limit_args = ()
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         self._convert_input_args = False
         self._allow_non_tensor_positional_args = True
         self.built = True
+
+    def check_limits(self):
+        """Raises ValueError unless every limit is a positive int."""
+        for name in self.limit_args:
+            positive_limit(getattr(self, name), name)
 
     def get_config(self):
         config = super().get_config()

@@ -3,8 +3,10 @@
 import keras
 import tensorflow as tf
 
+from mmkeras.preprocessing import decode_limits
 from mmkeras.preprocessing.frame_sampler import FrameSampler
-from mmkeras.preprocessing.image_preprocessor import ImagePreprocessor
+from mmkeras.preprocessing.image_preprocessor import check_pixel_limits
+from mmkeras.preprocessing.image_preprocessor import decode_images
 from mmkeras.preprocessing.preprocessing_layer import PreprocessingLayer
 
 
@@ -18,12 +20,25 @@ class VideoPreprocessor(PreprocessingLayer):
     is a missing video. The real frames are sampled as `FrameSampler` does
     (the middle frame of `num_frames` equal segments; a shorter clip keeps
     all of its frames and is padded), and only the sampled frames are
-    decoded, each by `ImagePreprocessor` (so frames of different sizes are
-    all resized to `image_size`).
+    decoded, as `ImagePreprocessor` decodes (so frames of different sizes
+    are all resized to `image_size`).
+
+    Only the sampled frames are decoded, and only once every clip's frame
+    count and every sampled frame's header are within the limits: a clip
+    of more than `max_frames` frames, a frame over `max_pixels`, sampled
+    frames over `max_batch_pixels` in one call, or a frame that is not a
+    readable image fail with `tf.errors.InvalidArgumentError` naming the
+    clip, the frame and the limit.
 
     Args:
         num_frames: int. Frames per clip given to the model.
         image_size: tuple of int `(height, width)` of each frame.
+        max_frames: int or None. Most frames in one clip; None: 128 times
+            `num_frames`.
+        max_pixels: int or None. Most pixels one frame may decode to;
+            None: 4096 x 4096.
+        max_batch_pixels: int or None. Most pixels of all the sampled
+            frames of one call; None: twice `max_pixels`.
         **kwargs: Base layer arguments.
 
     Call arguments:
@@ -44,15 +59,35 @@ class VideoPreprocessor(PreprocessingLayer):
     array([ True,  True,  True, False])
     """
 
-    def __init__(self, num_frames, image_size, **kwargs):
+    limit_args = ("max_frames", "max_pixels", "max_batch_pixels")
+
+    def __init__(
+        self,
+        num_frames,
+        image_size,
+        max_frames=None,
+        max_pixels=None,
+        max_batch_pixels=None,
+        **kwargs,
+    ):
         kwargs.setdefault("dtype", "float32")
         super().__init__(**kwargs)
         self.num_frames = int(num_frames)
         self.image_size = tuple(int(x) for x in image_size)
         self.sampler = FrameSampler(self.num_frames, dtype="float32")
-        self.image_preprocessor = ImagePreprocessor(
-            self.image_size, dtype="float32"
+        self.max_frames = max_frames or decode_limits.default_max_frames(
+            self.num_frames
         )
+        self.max_pixels = max_pixels or decode_limits.DEFAULT_MAX_PIXELS
+        self.max_batch_pixels = (
+            max_batch_pixels
+            or decode_limits.default_max_batch_pixels(self.max_pixels)
+        )
+        self.check_limits()
+
+    def check_limits(self):
+        decode_limits.positive_limit(self.max_frames, "max_frames")
+        check_pixel_limits(self.max_pixels, self.max_batch_pixels)
 
     def call(self, inputs):
         inputs = tf.convert_to_tensor(inputs)
@@ -61,35 +96,63 @@ class VideoPreprocessor(PreprocessingLayer):
                 "VideoPreprocessor expects a string tensor of encoded frames, "
                 f"received dtype {inputs.dtype.name}."
             )
-        if inputs.shape.rank == 1:
-            return self._sample_clip(inputs)
-        if inputs.shape.rank == 2:
-            frames_shape = self.image_size + (3,)
-            return tf.map_fn(
-                self._sample_clip,
-                inputs,
-                fn_output_signature={
-                    "video_frames": tf.TensorSpec(
-                        (self.num_frames,) + frames_shape, tf.float32
-                    ),
-                    "frame_mask": tf.TensorSpec((self.num_frames,), tf.bool),
-                },
+        if inputs.shape.rank not in (1, 2):
+            raise ValueError(
+                "VideoPreprocessor expects encoded frames (frames,) or "
+                f"(batch, frames), received shape {inputs.shape}."
             )
-        raise ValueError(
-            "VideoPreprocessor expects encoded frames (frames,) or (batch, "
-            f"frames), received shape {inputs.shape}."
-        )
+        clips = tf.reshape(inputs, [-1, tf.shape(inputs)[-1]])
+        outputs = self._sample_clips(clips)
+        if inputs.shape.rank == 1:
+            outputs = {k: v[0] for k, v in outputs.items()}
+        return outputs
 
-    def _sample_clip(self, frames):
-        real = tf.boolean_mask(frames, tf.strings.length(frames) > 0)
-        count = tf.shape(real)[0]
-        indices = self.sampler.frame_indices(count)
-        frame_mask = indices < count
-        # Padding indices point past the end: give them an empty frame.
-        padded = tf.concat([real, [""]], axis=0)
-        chosen = tf.gather(padded, tf.minimum(indices, count))
-        pixels = self.image_preprocessor(chosen)
-        return {"video_frames": pixels, "frame_mask": frame_mask}
+    def _sample_clips(self, clips):
+        real = tf.strings.length(clips) > 0
+        counts = tf.reduce_sum(tf.cast(real, tf.int32), axis=1)
+        # A zero count at the end keeps an empty batch well defined.
+        padded_counts = tf.concat([counts, [0]], axis=0)
+        longest = tf.argmax(padded_counts, output_type=tf.int32)
+        within = decode_limits.check_limit(
+            tf.cast(padded_counts[longest], tf.int64),
+            self.max_frames,
+            "max_frames",
+            decode_limits.message(
+                "video ", longest, " has ", padded_counts[longest], " frames"
+            ),
+            f"sample at most {self.num_frames} frames per clip before sending",
+        )
+        # (batch, num_frames) indices among each clip's real frames, in
+        # order; an index == count (padding) picks the empty frame added.
+        indices = self.sampler.frame_indices(counts[:, None])
+        frame_mask = indices < counts[:, None]
+        with tf.control_dependencies([within]):
+            compact = tf.ragged.boolean_mask(clips, real).to_tensor("")
+        padded = tf.pad(compact, [[0, 0], [0, 1]], constant_values="")
+        chosen = tf.gather(
+            padded, tf.minimum(indices, counts[:, None]), batch_dims=1
+        )
+        clip_ids = tf.broadcast_to(
+            tf.range(tf.shape(clips)[0])[:, None], tf.shape(indices)
+        )
+        names = tf.strings.join(
+            [
+                "video ",
+                tf.strings.as_string(tf.reshape(clip_ids, [-1])),
+                ", frame ",
+                tf.strings.as_string(tf.reshape(indices, [-1])),
+            ]
+        )
+        pixels = decode_images(
+            tf.reshape(chosen, [-1]),
+            names,
+            self.image_size,
+            self.max_pixels,
+            self.max_batch_pixels,
+            kind="sampled video frames",
+        )
+        pixels = tf.reshape(pixels, [-1, self.num_frames, *self.image_size, 3])
+        return {"video_frames": pixels / 127.5 - 1.0, "frame_mask": frame_mask}
 
     def compute_output_spec(self, inputs):
         batch = tuple(inputs.shape[:-1])
@@ -102,5 +165,11 @@ class VideoPreprocessor(PreprocessingLayer):
 
     def get_config(self):
         config = super().get_config()
-        config.update(num_frames=self.num_frames, image_size=self.image_size)
+        config.update(
+            num_frames=self.num_frames,
+            image_size=self.image_size,
+            max_frames=self.max_frames,
+            max_pixels=self.max_pixels,
+            max_batch_pixels=self.max_batch_pixels,
+        )
         return config

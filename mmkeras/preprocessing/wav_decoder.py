@@ -3,6 +3,9 @@
 import keras
 import tensorflow as tf
 
+from mmkeras.preprocessing import decode_limits
+from mmkeras.preprocessing.media_headers import printable_bytes
+from mmkeras.preprocessing.media_headers import wav_header
 from mmkeras.preprocessing.preprocessing_layer import PreprocessingLayer
 
 WAV_HEADER_BYTES = 12
@@ -20,10 +23,13 @@ class WavDecoder(PreprocessingLayer):
 
     Bad input fails inside the graph with `tf.errors.InvalidArgumentError`
     (raised eagerly, or when the dataset or signature runs): bytes without
-    a RIFF/WAVE header, and, unless `resample=True`, a sample rate other
-    than `sample_rate`, with a message naming the expected and received
-    rates. With `resample=True` the clip is resampled to `sample_rate` by
-    linear interpolation between neighbouring samples: cheap and exact for
+    a RIFF/WAVE header, a header without `fmt ` and `data` chunks, a clip
+    whose `data` chunk declares more than `max_audio_samples` samples
+    (checked before decoding: a header can claim hours it does not hold),
+    and, unless `resample=True`, a sample rate other than `sample_rate`,
+    with a message naming the expected and received rates. With
+    `resample=True` the clip is resampled to `sample_rate` by linear
+    interpolation between neighbouring samples: cheap and exact for
     matching rates, but with no anti-aliasing filter, so downsampling folds
     content above the new Nyquist frequency back into the band.
 
@@ -31,6 +37,8 @@ class WavDecoder(PreprocessingLayer):
         sample_rate: int. The sample rate the model expects, in Hz.
         num_samples: int. Length of the output waveform, in samples.
         resample: bool. Resample other rates instead of failing.
+        max_audio_samples: int or None. Most samples a clip may hold, over
+            all its channels; None: ten times `num_samples` at 48 kHz.
         **kwargs: Base layer arguments.
 
     Call arguments:
@@ -49,7 +57,16 @@ class WavDecoder(PreprocessingLayer):
     500
     """
 
-    def __init__(self, sample_rate, num_samples, resample=False, **kwargs):
+    limit_args = ("max_audio_samples",)
+
+    def __init__(
+        self,
+        sample_rate,
+        num_samples,
+        resample=False,
+        max_audio_samples=None,
+        **kwargs,
+    ):
         kwargs.setdefault("dtype", "float32")
         super().__init__(**kwargs)
         if sample_rate < 1 or num_samples < 1:
@@ -60,6 +77,13 @@ class WavDecoder(PreprocessingLayer):
         self.sample_rate = int(sample_rate)
         self.num_samples = int(num_samples)
         self.resample = bool(resample)
+        self.max_audio_samples = (
+            max_audio_samples
+            or decode_limits.default_max_audio_samples(
+                self.sample_rate, self.num_samples
+            )
+        )
+        self.check_limits()
 
     def call(self, inputs):
         inputs = tf.convert_to_tensor(inputs)
@@ -68,90 +92,23 @@ class WavDecoder(PreprocessingLayer):
                 "WavDecoder expects a string tensor of WAV bytes, received "
                 f"dtype {inputs.dtype.name}."
             )
+        if inputs.shape.rank not in (0, 1):
+            raise ValueError(
+                "WavDecoder expects WAV bytes as a scalar or a (batch,) "
+                f"string tensor, received shape {inputs.shape}."
+            )
+        encoded = tf.reshape(inputs, [-1])
+        outputs = _decode_clips(
+            encoded,
+            decode_limits.indexed_names("audio", tf.size(encoded)),
+            self.sample_rate,
+            self.num_samples,
+            self.resample,
+            self.max_audio_samples,
+        )
         if inputs.shape.rank == 0:
-            return self._decode(inputs)
-        if inputs.shape.rank == 1:
-            return tf.map_fn(
-                self._decode,
-                inputs,
-                fn_output_signature={
-                    "audio_waveform": tf.TensorSpec(
-                        (self.num_samples,), tf.float32
-                    ),
-                    "audio_mask": tf.TensorSpec((self.num_samples,), tf.bool),
-                },
-            )
-        raise ValueError(
-            "WavDecoder expects WAV bytes as a scalar or a (batch,) string "
-            f"tensor, received shape {inputs.shape}."
-        )
-
-    def _decode(self, encoded):
-        return tf.cond(
-            tf.strings.length(encoded) > 0,
-            lambda: self._decode_present(encoded),
-            lambda: {
-                "audio_waveform": tf.zeros((self.num_samples,)),
-                "audio_mask": tf.zeros((self.num_samples,), tf.bool),
-            },
-        )
-
-    def _decode_present(self, encoded):
-        # Padding the head makes the header checks safe on short inputs.
-        head = tf.strings.join(
-            [tf.strings.substr(encoded, 0, WAV_HEADER_BYTES)]
-            + ["\0" * WAV_HEADER_BYTES]
-        )
-        is_wav = tf.logical_and(
-            tf.equal(tf.strings.substr(head, 0, 4), "RIFF"),
-            tf.equal(tf.strings.substr(head, 8, 4), "WAVE"),
-        )
-        # Invalid UTF-8 in an error message would surface in Python as a
-        # UnicodeDecodeError instead of the InvalidArgumentError.
-        printable_head = tf.strings.unicode_transcode(
-            tf.strings.substr(encoded, 0, WAV_HEADER_BYTES),
-            input_encoding="UTF-8",
-            output_encoding="UTF-8",
-            errors="replace",
-            replacement_char=ord("?"),
-        )
-        check_header = tf.debugging.Assert(
-            is_wav,
-            [
-                tf.strings.format(
-                    "WavDecoder expects WAV bytes (a RIFF/WAVE header), "
-                    "received bytes starting with {}. Decode other formats "
-                    "to 16-bit PCM WAV first.",
-                    printable_head,
-                )
-            ],
-        )
-        with tf.control_dependencies([check_header]):
-            audio, rate = tf.audio.decode_wav(encoded)
-        waveform = tf.reduce_mean(audio, axis=1)
-        if self.resample:
-            waveform = resample_linear(waveform, rate, self.sample_rate)
-        else:
-            check_rate = tf.debugging.Assert(
-                tf.equal(rate, self.sample_rate),
-                [
-                    tf.strings.format(
-                        f"WavDecoder expected sample rate {self.sample_rate} "
-                        "Hz, received {} Hz. Resample the audio or pass "
-                        "resample=True.",
-                        rate,
-                    )
-                ],
-            )
-            with tf.control_dependencies([check_rate]):
-                waveform = tf.identity(waveform)
-        waveform = waveform[: self.num_samples]
-        length = tf.shape(waveform)[0]
-        waveform = tf.pad(waveform, [[0, self.num_samples - length]])
-        return {
-            "audio_waveform": tf.ensure_shape(waveform, (self.num_samples,)),
-            "audio_mask": tf.range(self.num_samples) < length,
-        }
+            outputs = {k: v[0] for k, v in outputs.items()}
+        return outputs
 
     def compute_output_spec(self, inputs):
         shape = tuple(inputs.shape) + (self.num_samples,)
@@ -166,31 +123,150 @@ class WavDecoder(PreprocessingLayer):
             sample_rate=self.sample_rate,
             num_samples=self.num_samples,
             resample=self.resample,
+            max_audio_samples=self.max_audio_samples,
         )
         return config
 
 
-def resample_linear(waveform, rate, target_rate):
+# A graph even when called eagerly: a failed check then raises one
+# InvalidArgumentError, not a Python loop's.
+@tf.function(autograph=False, reduce_retracing=True)
+def _decode_clips(
+    encoded, names, sample_rate, num_samples, resample, max_audio_samples
+):
+    def decode(args):
+        value, name = args
+        return tf.cond(
+            tf.strings.length(value) > 0,
+            lambda: _decode_present(
+                value,
+                name,
+                sample_rate,
+                num_samples,
+                resample,
+                max_audio_samples,
+            ),
+            lambda: {
+                "audio_waveform": tf.zeros((num_samples,)),
+                "audio_mask": tf.zeros((num_samples,), tf.bool),
+            },
+        )
+
+    return tf.map_fn(
+        decode,
+        (encoded, names),
+        fn_output_signature={
+            "audio_waveform": tf.TensorSpec((num_samples,), tf.float32),
+            "audio_mask": tf.TensorSpec((num_samples,), tf.bool),
+        },
+    )
+
+
+def _decode_present(
+    encoded, name, sample_rate, num_samples, resample, max_audio_samples
+):
+    # Padding the head makes the header checks safe on short inputs.
+    head = tf.strings.join(
+        [tf.strings.substr(encoded, 0, WAV_HEADER_BYTES)]
+        + ["\0" * WAV_HEADER_BYTES]
+    )
+    is_wav = tf.logical_and(
+        tf.equal(tf.strings.substr(head, 0, 4), "RIFF"),
+        tf.equal(tf.strings.substr(head, 8, 4), "WAVE"),
+    )
+    check_riff = tf.debugging.Assert(
+        is_wav,
+        [
+            tf.strings.format(
+                "WavDecoder expects WAV bytes (a RIFF/WAVE header), "
+                "received bytes starting with {}. Decode other formats "
+                "to 16-bit PCM WAV first.",
+                printable_bytes(encoded, WAV_HEADER_BYTES),
+            )
+        ],
+    )
+    with tf.control_dependencies([check_riff]):
+        header = wav_header(encoded)
+        parsed = decode_limits.check_header(header["error"], name)
+    with tf.control_dependencies([parsed]):
+        channels = header["channels"]
+        rate = header["sample_rate"]
+        seconds = tf.cast(header["samples"], tf.float64) / tf.cast(
+            channels * rate, tf.float64
+        )
+        within = decode_limits.check_limit(
+            header["samples"],
+            max_audio_samples,
+            "max_audio_samples",
+            decode_limits.message(
+                name,
+                " holds ",
+                header["samples"],
+                " samples (",
+                tf.strings.as_string(seconds, precision=1),
+                " s at ",
+                rate,
+                " Hz, ",
+                channels,
+                " channels)",
+            ),
+            "send a shorter clip",
+        )
+    with tf.control_dependencies([within]):
+        audio, rate = tf.audio.decode_wav(encoded)
+    waveform = tf.reduce_mean(audio, axis=1)
+    if resample:
+        waveform = resample_linear(
+            waveform, rate, sample_rate, max_count=num_samples
+        )
+    else:
+        check_rate = tf.debugging.Assert(
+            tf.equal(rate, sample_rate),
+            [
+                tf.strings.format(
+                    f"WavDecoder expected sample rate {sample_rate} "
+                    "Hz, received {} Hz. Resample the audio or pass "
+                    "resample=True.",
+                    rate,
+                )
+            ],
+        )
+        with tf.control_dependencies([check_rate]):
+            waveform = tf.identity(waveform)
+    waveform = waveform[:num_samples]
+    length = tf.shape(waveform)[0]
+    waveform = tf.pad(waveform, [[0, num_samples - length]])
+    return {
+        "audio_waveform": tf.ensure_shape(waveform, (num_samples,)),
+        "audio_mask": tf.range(num_samples) < length,
+    }
+
+
+def resample_linear(waveform, rate, target_rate, max_count=None):
     """Resamples a 1D waveform from `rate` to `target_rate` Hz.
 
     Output sample `j` is the linear interpolation of the input at time
     `j / target_rate`; the output has `round(n * target_rate / rate)`
-    samples. No anti-aliasing filter.
+    samples, or the first `max_count` of them (computing only those, so
+    a clip claiming a rate of 1 Hz cannot make it huge). No anti-aliasing
+    filter.
 
     Args:
         waveform: float32 `(samples,)`.
         rate: int scalar tensor or int. Sample rate of `waveform`.
         target_rate: int. Sample rate of the result.
+        max_count: int or None. Most samples to compute.
 
     Returns:
-        float32 `(round(samples * target_rate / rate),)`.
+        float32 `(min(round(samples * target_rate / rate), max_count),)`.
     """
     count = tf.shape(waveform)[0]
     rate = tf.cast(rate, tf.float64)
     target_rate = tf.cast(target_rate, tf.float64)
-    new_count = tf.cast(
-        tf.round(tf.cast(count, tf.float64) * target_rate / rate), tf.int32
-    )
+    new_count = tf.round(tf.cast(count, tf.float64) * target_rate / rate)
+    if max_count is not None:
+        new_count = tf.minimum(new_count, max_count)
+    new_count = tf.cast(new_count, tf.int32)
     last = tf.cast(tf.maximum(count - 1, 0), tf.float64)
     positions = tf.minimum(
         tf.cast(tf.range(new_count), tf.float64) * rate / target_rate, last

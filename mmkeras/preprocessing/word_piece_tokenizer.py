@@ -4,6 +4,7 @@ import keras
 import tensorflow as tf
 import tensorflow_text as tf_text
 
+from mmkeras.preprocessing import decode_limits
 from mmkeras.preprocessing.preprocessing_layer import PreprocessingLayer
 from mmkeras.preprocessing.vocabulary import PAD_TOKEN
 from mmkeras.preprocessing.vocabulary import SPECIAL_TOKENS
@@ -27,6 +28,10 @@ class WordPieceTokenizer(PreprocessingLayer):
             contain `[UNK]`; see `learn_vocabulary`.
         sequence_length: int. Outputs are truncated or padded to this
             length.
+        max_text_bytes: int or None. Longest text accepted, in bytes
+            (UTF-8); a longer one fails with
+            `tf.errors.InvalidArgumentError` before it is tokenized. None:
+            256 bytes per token of `sequence_length`.
         **kwargs: Base layer arguments.
 
     Call arguments:
@@ -44,7 +49,11 @@ class WordPieceTokenizer(PreprocessingLayer):
     array([2, 3, 4, 5], dtype=int32)
     """
 
-    def __init__(self, vocabulary, sequence_length, **kwargs):
+    limit_args = ("max_text_bytes",)
+
+    def __init__(
+        self, vocabulary, sequence_length, max_text_bytes=None, **kwargs
+    ):
         kwargs.setdefault("dtype", "int32")
         super().__init__(**kwargs)
         vocabulary = list(vocabulary)
@@ -63,6 +72,11 @@ class WordPieceTokenizer(PreprocessingLayer):
             )
         self.vocabulary = vocabulary
         self.sequence_length = sequence_length
+        self.max_text_bytes = (
+            max_text_bytes
+            or decode_limits.default_max_text_bytes(sequence_length)
+        )
+        self.check_limits()
         self._tokenizer = tf_text.FastBertTokenizer(
             vocab=vocabulary,
             suffix_indicator=SUFFIX_INDICATOR,
@@ -94,7 +108,8 @@ class WordPieceTokenizer(PreprocessingLayer):
                 "WordPieceTokenizer expects a scalar or a (batch,) string "
                 f"tensor, received shape {inputs.shape}."
             )
-        pieces = self._tokenizer.tokenize(inputs)
+        with tf.control_dependencies([self._check_length(inputs)]):
+            pieces = self._tokenizer.tokenize(inputs)
         # FastBertTokenizer returns (batch, words, pieces); ids are per piece.
         if pieces.shape.rank == 3:
             pieces = pieces.merge_dims(1, 2)
@@ -106,6 +121,21 @@ class WordPieceTokenizer(PreprocessingLayer):
             outputs = {k: v[0] for k, v in outputs.items()}
         return outputs
 
+    def _check_length(self, texts):
+        lengths = tf.cast(tf.strings.length(texts), tf.int64)
+        # A zero length at the end keeps an empty batch well defined.
+        lengths = tf.concat([lengths, [0]], axis=0)
+        longest = tf.argmax(lengths, output_type=tf.int32)
+        return decode_limits.check_limit(
+            lengths[longest],
+            self.max_text_bytes,
+            "max_text_bytes",
+            decode_limits.message(
+                "text ", longest, " is ", lengths[longest], " bytes"
+            ),
+            "send a shorter text",
+        )
+
     def compute_output_spec(self, inputs):
         shape = tuple(inputs.shape) + (self.sequence_length,)
         return {
@@ -116,6 +146,8 @@ class WordPieceTokenizer(PreprocessingLayer):
     def get_config(self):
         config = super().get_config()
         config.update(
-            vocabulary=self.vocabulary, sequence_length=self.sequence_length
+            vocabulary=self.vocabulary,
+            sequence_length=self.sequence_length,
+            max_text_bytes=self.max_text_bytes,
         )
         return config

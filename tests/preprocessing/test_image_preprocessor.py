@@ -2,7 +2,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from mmkeras.preprocessing import DecodeLimits
 from mmkeras.preprocessing import ImagePreprocessor
+from tests.preprocessing import encoded_media
+from tests.test_case import check_config_round_trip
 
 
 def _png(value, size=8, channels=3):
@@ -51,3 +54,103 @@ def test_garbage_bytes_raise_invalid_argument():
 def test_bad_image_size():
     with pytest.raises(ValueError, match="image_size"):
         ImagePreprocessor(image_size=(4,))
+
+
+def _error(run):
+    with pytest.raises(tf.errors.InvalidArgumentError) as raised:
+        run()
+    return str(raised.value)
+
+
+def test_gif_and_bmp_decode_like_png():
+    pixels = np.random.default_rng(0).integers(0, 256, (6, 6), np.uint8)
+    rgb = np.repeat(pixels[..., None], 3, axis=-1)
+    preprocessor = ImagePreprocessor(image_size=(6, 6))
+    expected = preprocessor(encoded_media.png(rgb)).numpy()
+    for encoded in (encoded_media.gif([pixels] * 2), encoded_media.bmp(rgb)):
+        np.testing.assert_allclose(preprocessor(encoded), expected, atol=1e-5)
+
+
+def test_an_image_over_max_pixels_is_refused_before_decoding():
+    # 1 KB claiming 20000 x 20000: 1.2 GB decoded, 4.8 GB as floats.
+    crafted = encoded_media.png_claiming(20000, 20000)
+    preprocessor = ImagePreprocessor(image_size=(4, 4))
+    message = _error(lambda: preprocessor(tf.stack([_png(0), crafted])))
+    assert (
+        "image 1 is 20000x20000 = 400000000 pixels, over the limit of "
+        "16777216 (max_pixels)" in message
+    )
+    dataset = tf.data.Dataset.from_tensors(crafted).map(preprocessor)
+    assert "over the limit of 16777216 (max_pixels)" in _error(
+        lambda: list(dataset)
+    )
+
+
+def test_a_call_over_max_batch_pixels_is_refused_before_decoding():
+    # Headers claiming 1000 x 1000 with no pixel data: decoding either
+    # would fail, so only a check that runs first names the budget.
+    claims = encoded_media.png_claiming(1000, 1000)
+    preprocessor = ImagePreprocessor(
+        (4, 4), max_pixels=1_000_000, max_batch_pixels=1_500_000
+    )
+    message = _error(lambda: preprocessor(tf.constant([claims, b"", claims])))
+    assert (
+        "the 3 images of this call hold 2000000 pixels in all, over the "
+        "limit of 1500000 (max_batch_pixels)" in message
+    )
+    # Within the budget, the decoder finds the missing data.
+    assert "(max_batch_pixels)" not in _error(
+        lambda: preprocessor(tf.constant([claims]))
+    )
+
+
+def test_an_animated_gif_counts_all_its_frames():
+    gif = encoded_media.gif([np.zeros((10, 10), np.uint8)] * 4)
+    preprocessor = ImagePreprocessor((4, 4), max_pixels=300)
+    assert "image 0 is a GIF of 4 frames of 10x10, 400 pixels in all" in (
+        _error(lambda: preprocessor(gif))
+    )
+
+
+@pytest.mark.parametrize(
+    "encoded, message",
+    [
+        (_png(0).numpy()[:20], "image 0 has a truncated PNG header"),
+        (b"\xff\xd8\xff\xe0\x00\x10JFIF", "image 0 has a truncated JPEG"),
+        (b"GIF89a\x01", "image 0 has a truncated GIF header"),
+        (b"<svg/>", "image 0 is not a PNG, JPEG, GIF or BMP image"),
+    ],
+)
+def test_unreadable_headers_are_named(encoded, message):
+    preprocessor = ImagePreprocessor(image_size=(4, 4))
+    assert message in _error(lambda: preprocessor(encoded))
+
+
+def test_limits_are_arguments_kept_in_the_config():
+    preprocessor = ImagePreprocessor((4, 4))
+    assert preprocessor.max_pixels == 4096 * 4096
+    assert preprocessor.max_batch_pixels == 2 * 4096 * 4096
+    bounded = ImagePreprocessor((4, 4), max_pixels=100, max_batch_pixels=300)
+    check_config_round_trip(bounded)
+    revived = ImagePreprocessor.from_config(bounded.get_config())
+    assert (revived.max_pixels, revived.max_batch_pixels) == (100, 300)
+    with pytest.raises(ValueError, match="must be at least max_pixels"):
+        ImagePreprocessor((4, 4), max_pixels=100, max_batch_pixels=50)
+    with pytest.raises(ValueError, match="max_pixels must be a positive int"):
+        ImagePreprocessor((4, 4), max_pixels=-1)
+
+
+def test_decode_limits_are_set_for_a_call_then_restored():
+    preprocessor = ImagePreprocessor((4, 4))
+    with DecodeLimits(max_pixels=32).applied_to(preprocessor):
+        assert (preprocessor.max_pixels, preprocessor.max_batch_pixels) == (
+            32,
+            64,
+        )
+        assert "over the limit of 32 (max_pixels)" in _error(
+            lambda: preprocessor(_png(0))
+        )
+    assert preprocessor.max_pixels == 4096 * 4096
+    assert preprocessor(_png(0)).shape == (4, 4, 3)
+    with pytest.raises(ValueError, match="must be at least max_pixels"):
+        DecodeLimits(max_pixels=100, max_batch_pixels=50)

@@ -6,6 +6,7 @@ import pytest
 import tensorflow as tf
 
 from mmkeras.preprocessing import WavDecoder
+from tests.preprocessing import encoded_media
 from tests.test_case import check_config_round_trip
 
 
@@ -74,14 +75,15 @@ def test_same_result_eagerly_and_inside_dataset_map():
 def test_non_wav_bytes_are_an_invalid_argument():
     decoder = WavDecoder(8000, num_samples=100)
     match = r"expects WAV bytes \(a RIFF/WAVE header\), received bytes "
+    # The checks run in a graph, eagerly too, so quotes are escaped.
     with pytest.raises(
-        tf.errors.InvalidArgumentError, match=match + 'starting with "not a wav'
+        tf.errors.InvalidArgumentError,
+        match=match + r'starting with \\?"not a wav',
     ):
         decoder(tf.constant(b"not a wav file"))
     with pytest.raises(tf.errors.InvalidArgumentError, match=match):
         decoder(tf.constant(b"RIF"))
-    # Inside the graph too (where quotes are escaped), with undecodable
-    # bytes shown as "?".
+    # Inside a dataset too, with undecodable bytes shown as "?".
     png = b"\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR"
     dataset = tf.data.Dataset.from_tensors(png).map(decoder)
     with pytest.raises(
@@ -147,3 +149,57 @@ def test_works_inside_an_exported_serving_signature(tmp_path):
     wrong_rate = tf.constant([_wav_bytes(SAMPLES, sample_rate=22050)])
     with pytest.raises(tf.errors.InvalidArgumentError, match="received 22050"):
         loaded.decode(wrong_rate)
+
+
+def _error(run):
+    with pytest.raises(tf.errors.InvalidArgumentError) as raised:
+        run()
+    return str(raised.value)
+
+
+def test_a_clip_claiming_ten_hours_is_refused_before_decoding():
+    decoder = WavDecoder(8000, num_samples=800, resample=True)
+    assert decoder.max_audio_samples == 10 * 800 * 6  # 10 clips at 48 kHz
+    claims = encoded_media.wav_claiming(36000)
+    message = _error(
+        lambda: decoder(tf.constant([_wav_bytes(SAMPLES), claims]))
+    )
+    assert (
+        "audio 1 holds 288000000 samples (36000.0 s at 8000 Hz, 1 channels)"
+        ", over the limit of 48000 (max_audio_samples)" in message
+    )
+    dataset = tf.data.Dataset.from_tensors(claims).map(decoder)
+    assert "(max_audio_samples)" in _error(lambda: list(dataset))
+
+
+def test_samples_count_over_all_channels():
+    stereo = np.zeros((30, 2))
+    decoder = WavDecoder(8000, num_samples=50, max_audio_samples=50)
+    assert "holds 60 samples (0.0 s at 8000 Hz, 2 channels)" in _error(
+        lambda: decoder(tf.constant(_wav_bytes(stereo)))
+    )
+    assert decoder(tf.constant(_wav_bytes(stereo[:25])))["audio_mask"].shape
+
+
+def test_a_truncated_header_is_named():
+    wav = _wav_bytes(SAMPLES)
+    assert "audio 0 has a truncated WAV header" in _error(
+        lambda: WavDecoder(8000, 100)(tf.constant(wav[:30]))
+    )
+
+
+def test_resampling_computes_only_the_samples_kept():
+    # A header claiming 1 Hz would make 8000 output samples per input
+    # sample; only num_samples of them are computed.
+    clip = encoded_media.wav(np.full(2000, 0.25), sample_rate=1)
+    decoded = WavDecoder(8000, num_samples=100, resample=True)(clip)
+    assert int(np.sum(decoded["audio_mask"])) == 100
+    np.testing.assert_allclose(decoded["audio_waveform"], 0.25, atol=1e-4)
+
+
+def test_max_audio_samples_is_kept_in_the_config():
+    decoder = WavDecoder(16000, 320, max_audio_samples=1000)
+    check_config_round_trip(decoder)
+    assert WavDecoder.from_config(decoder.get_config()).max_audio_samples == (
+        1000
+    )

@@ -68,3 +68,20 @@ def test_learned_vocabulary_covers_every_training_word():
     # A word unseen as a whole still splits into known character pieces.
     unseen = _ids(tokenizer, "thumb")
     assert unknown_id not in unseen and unseen[1] != 0
+
+
+def test_a_text_over_max_text_bytes_is_refused_before_tokenizing():
+    tokenizer = WordPieceTokenizer(VOCABULARY, sequence_length=4)
+    assert tokenizer.max_text_bytes == 4 * 256
+    long_text = "a " * 600
+    with pytest.raises(
+        tf.errors.InvalidArgumentError,
+        match=r"text 1 is 1200 bytes, over the limit of 1024 "
+        r"\(max_text_bytes\)",
+    ):
+        tokenizer(tf.constant(["a", long_text]))
+    bounded = WordPieceTokenizer(VOCABULARY, 4, max_text_bytes=3)
+    assert bounded(tf.constant("a a"))["token_ids"].shape == (4,)
+    assert (
+        WordPieceTokenizer.from_config(bounded.get_config()).max_text_bytes == 3
+    )
