@@ -11,6 +11,9 @@ from mmkeras.models.task import Task
 CLASSIFY_INPUT = "inputs"
 CLASSIFY_CLASSES = "classes"
 CLASSIFY_SCORES = "scores"
+# Device inputs in [0, 255] that ImagePreprocessor's scaling takes to the
+# model's [-1, 1].
+PIXEL_INPUTS = ("images", "video_frames")
 
 
 @keras.saving.register_keras_serializable(package="mmkeras")
@@ -172,7 +175,8 @@ class MultimodalClassifier(Task):
         return loss + self.auxiliary_loss_weight * modality_loss
 
     def _modality_loss(self, x, y, modality_logits):
-        """Mean cross-entropy of the per-modality heads where present."""
+        """Sum over modalities of each head's mean cross-entropy where its
+        modality is present: each encoder learns as if trained alone."""
         names = self.backbone.modality_names
         labels = keras.ops.repeat(
             keras.ops.expand_dims(y, 1), len(names), axis=1
@@ -189,8 +193,9 @@ class MultimodalClassifier(Task):
             ],
             axis=1,
         )
-        total = keras.ops.sum(losses * present)
-        return total / keras.ops.maximum(keras.ops.sum(present), 1.0)
+        per_modality = keras.ops.sum(losses * present, axis=0)
+        counts = keras.ops.maximum(keras.ops.sum(present, axis=0), 1.0)
+        return keras.ops.sum(per_modality / counts)
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         return super().compute_metrics(
@@ -291,6 +296,97 @@ class MultimodalClassifier(Task):
             config["backbone"]
         )
         return cls(**config)
+
+    def device_signatures(self):
+        """`serving_default` on the inputs a device has, for TFLite.
+
+        Inputs, each batched: `images` float32 pixels in [0, 255] at the
+        model's image size `(batch, height, width, 3)` (the device decodes
+        and resizes); `text` strings; `audio_waveform` float32 `(batch,
+        samples)` at the model's sample rate and clip length, with
+        `audio_mask` (False on padding); `video_frames` float32 pixels
+        `(batch, frames, height, width, 3)` with `frame_mask`; and a bool
+        `<modality>_present` per modality (False: missing, and its other
+        inputs are ignored). Returns `probabilities`, `class_ids` and
+        `modality_weights` as `serving_default` does; the class names are
+        `class_names`, in id order.
+        """
+        if self.preprocessor is None:
+            raise ValueError(
+                "This classifier has no preprocessor, so it has no "
+                "tokenizer or input sizes for a device; build it with "
+                "preprocessor=ClassifierPreprocessor."
+            )
+        tokenizer = self.preprocessor.features.tokenizer
+
+        @tf.function(input_signature=[self._device_input_specs()])
+        def serve(inputs):
+            features = dict(inputs)
+            if "text" in features:
+                features.update(tokenizer(features.pop("text")))
+            for key in PIXEL_INPUTS:
+                if key in features:
+                    features[key] = features[key] / 127.5 - 1.0
+            logits, weights = self.call_with_modality_weights(features)
+            probabilities = tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1)
+            return {
+                "probabilities": probabilities,
+                "class_ids": tf.argmax(probabilities, axis=-1),
+                "modality_weights": tf.cast(weights, tf.float32),
+            }
+
+        return {"serving_default": serve}
+
+    def device_inputs(self, raw):
+        """The device signature's inputs for a batch of raw values.
+
+        The preprocessor decodes them as `serving_default` does; pixels go
+        back from [-1, 1] to [0, 255] and captions stay strings.
+        """
+        features = self.preprocessor.features(raw)
+        inputs = {
+            key: value
+            for key, value in features.items()
+            if key not in ("token_ids", "padding_mask")
+        }
+        if "text" in self.preprocessor.modalities:
+            inputs["text"] = tf.convert_to_tensor(raw["text"])
+        for key in PIXEL_INPUTS:
+            if key in inputs:
+                inputs[key] = (inputs[key] + 1.0) * 127.5
+        return inputs
+
+    def _device_input_specs(self):
+        features = self.preprocessor.features
+        specs = {
+            f"{m}_present": tf.TensorSpec([None], tf.bool, f"{m}_present")
+            for m in features.modalities
+        }
+        if features.image_preprocessor is not None:
+            size = list(features.image_preprocessor.image_size)
+            specs["images"] = tf.TensorSpec(
+                [None, *size, 3], tf.float32, "images"
+            )
+        if features.tokenizer is not None:
+            specs["text"] = tf.TensorSpec([None], tf.string, "text")
+        if features.wav_decoder is not None:
+            samples = features.wav_decoder.num_samples
+            specs["audio_waveform"] = tf.TensorSpec(
+                [None, samples], tf.float32, "audio_waveform"
+            )
+            specs["audio_mask"] = tf.TensorSpec(
+                [None, samples], tf.bool, "audio_mask"
+            )
+        if features.video_preprocessor is not None:
+            video = features.video_preprocessor
+            shape = [None, video.num_frames, *video.image_size, 3]
+            specs["video_frames"] = tf.TensorSpec(
+                shape, tf.float32, "video_frames"
+            )
+            specs["frame_mask"] = tf.TensorSpec(
+                [None, video.num_frames], tf.bool, "frame_mask"
+            )
+        return specs
 
 
 def weighted_evidence(modality_logits, modality_weights):
