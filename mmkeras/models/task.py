@@ -24,6 +24,11 @@ class Task(FunctionalModel):
     - `evaluate_outputs(outputs, targets)` turns a serving signature's
       outputs into the task's metrics, so a local model and a served one
       are measured the same way.
+    - `device_signatures()` names what a TFLite export converts: the same
+      model on the inputs a device has (decoded pixels, float waveforms,
+      decoded frames, text strings), every op a TFLite builtin or a TF
+      Text TFLite op. `device_inputs(raw)` makes those inputs from a batch
+      of raw values, so held-out records measure the device model too.
     - One `.keras` file reloads the whole task: weights, preprocessor (and
       with it the vocabulary and class names) and `metadata`, a JSON dict
       such as the training configuration.
@@ -84,6 +89,18 @@ class Task(FunctionalModel):
         """dict of metric name to float, from `serving_default` outputs."""
         raise NotImplementedError(
             f"{type(self).__name__} does not define its evaluation."
+        )
+
+    def device_signatures(self):
+        """dict of signature name to a `tf.function` of device inputs."""
+        raise NotImplementedError(
+            f"{type(self).__name__} does not define device signatures."
+        )
+
+    def device_inputs(self, raw):
+        """`device_signatures()`' inputs for a batch of raw values."""
+        raise NotImplementedError(
+            f"{type(self).__name__} does not define device inputs."
         )
 
     def get_config(self):
