@@ -3,6 +3,7 @@
 import math
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from mmkeras.layers.frame_mask import frame_signal
@@ -23,7 +24,13 @@ class LogMelSpectrogram(keras.layers.Layer):
     Every op converts to a TFLite builtin (the FFT to `RFFT2D`). The
     frames are gathered (`frame_signal`) rather than cut by
     `tf.signal.stft`, so that a waveform of static length keeps a static
-    frame count in a converted model.
+    frame count in a converted model. Each mel band sums its own few bins
+    (`mel_bands`: a gather and a weighted sum) rather than multiplying by
+    the mostly-zero filter matrix: TFLite's dynamic-range quantization
+    turns a matmul with constant weights into an int8 one that quantizes
+    its input too, per frame, and a power spectrum spans far more than
+    int8's 48 dB (every bin 24 dB below a frame's peak became the floor,
+    and a demo audio model lost 19 points of accuracy).
 
     The transform runs in float32 and returns float32 under every dtype
     policy: the power of a loud frame overflows float16 and the floor
@@ -86,6 +93,8 @@ class LogMelSpectrogram(keras.layers.Layer):
         self.frame_length = frame_length
         self.frame_step = frame_step
         self.floor = floor
+        with tf.init_scope():  # numpy, even when built inside a graph
+            self._band_bins, self._band_weights = self.mel_bands()
         # A float16 waveform would lose the precision float32 is kept for.
         self._convert_input_args = False
         self._allow_non_tensor_positional_args = True
@@ -110,13 +119,38 @@ class LogMelSpectrogram(keras.layers.Layer):
             dtype=tf.float32,
         )
 
+    def mel_bands(self):
+        """Each mel band's spectrogram bins and their filter weights.
+
+        Returns:
+            `(bins, weights)`, numpy int32 and float32 `(num_mel_bins,
+            width)`, `width` the widest band's bin count: band `m` is
+            `sum(power[bins[m]] * weights[m])`, the `mel_matrix` product
+            without its zeros (a narrower band pads with weight 0).
+        """
+        matrix = np.asarray(self.mel_matrix())
+        spans = []
+        for band in range(self.num_mel_bins):
+            nonzero = np.flatnonzero(matrix[:, band])
+            start = nonzero[0] if nonzero.size else 0
+            stop = nonzero[-1] + 1 if nonzero.size else 1
+            spans.append((start, stop))
+        width = max(stop - start for start, stop in spans)
+        bins = np.zeros((self.num_mel_bins, width), "int32")
+        weights = np.zeros((self.num_mel_bins, width), "float32")
+        for band, (start, stop) in enumerate(spans):
+            bins[band] = np.minimum(start + np.arange(width), len(matrix) - 1)
+            weights[band, : stop - start] = matrix[start:stop, band]
+        return bins, weights
+
     def call(self, inputs):
         waveform = tf.cast(inputs, tf.float32)
         frames = frame_signal(waveform, self.frame_length, self.frame_step)
         window = tf.signal.hann_window(self.frame_length)  # periodic
         stft = tf.signal.rfft(frames * window, [self.fft_length])
         power = tf.square(tf.math.real(stft)) + tf.square(tf.math.imag(stft))
-        mel = tf.tensordot(power, self.mel_matrix(), axes=1)
+        bands = tf.gather(power, self._band_bins, axis=-1)
+        mel = tf.reduce_sum(bands * self._band_weights, axis=-1)
         return tf.math.log(tf.maximum(mel, self.floor))
 
     def compute_output_shape(self, input_shape):

@@ -116,6 +116,16 @@ def test_unknown_length_inside_a_function_and_static_length_kept():
     )
 
 
+def test_mel_bands_are_the_filter_matrix_without_its_zeros():
+    layer = LogMelSpectrogram(16000, 40)
+    bins, weights = layer.mel_bands()
+    matrix = np.asarray(layer.mel_matrix())
+    power = np.random.default_rng(2).uniform(0, 10, (3, matrix.shape[0]))
+    banded = (power[:, bins] * weights).sum(axis=-1)
+    np.testing.assert_allclose(banded, power @ matrix, rtol=1e-5)
+    assert bins.shape[1] < matrix.shape[0] // 4  # a band is a few bins
+
+
 def test_float32_under_mixed_precision():
     # In float16 log(1e-6) would be -13.8125, 3e-3 away from -13.8155.
     log_mel = _layer("mixed_float16")(np.zeros((1, 400), "float32"))
