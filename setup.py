@@ -17,6 +17,8 @@ setup(
     packages=find_packages(
         include=["mmkeras", "mmkeras.*", "serving", "serving.*"]
     ),
+    # TF Serving releases' op lists, read by `mmkeras check-export`.
+    package_data={"mmkeras.export": ["ops/*.json"]},
     install_requires=[
         "tensorflow>=2.21,<2.22",
         "keras>=3.15,<3.16",
