@@ -13,6 +13,9 @@ from mmkeras.quiet import import_tensorflow_quietly
 FUSIONS = ("attention", "weighted_sum", "concat", "gated", "cross_attention")
 MODALITIES = ("audio", "image", "text", "video")
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
+# check-export's default target (mmkeras.export.op_check.DEFAULT_RELEASE),
+# repeated so that parsing flags imports no TensorFlow.
+TF_SERVING_RELEASE = "2.21"
 
 
 def _make_demo_data(args):
@@ -126,8 +129,81 @@ def _export(args):
     from mmkeras.training.trainer import load_task
 
     task = load_task(args.training_dir)
+    if args.format == "tflite":
+        _export_tflite(args, task)
+        return
+    if not (args.base_path and args.model_name):
+        raise ValueError(
+            "--format saved_model needs --base-path and --model-name."
+        )
     path = export_task(task, args.base_path, args.model_name, args.version)
     print(f"Exported SavedModel to {path}")
+
+
+def _export_tflite(args, task):
+    from mmkeras.export.parity import format_report
+    from mmkeras.export.tflite import calibration_samples
+    from mmkeras.export.tflite import export_tflite
+    from mmkeras.training.evaluation import check_targets
+    from mmkeras.training.trainer import load_source
+
+    if not args.output:
+        raise ValueError("--format tflite needs --output, the .tflite file.")
+    manifest = args.manifest or _trained_manifest(args.training_dir)
+    source = load_source(manifest, task.preprocessor.modalities)
+    held_out = None
+    for split in ("test", "validation"):
+        records = source.split(split)
+        if not isinstance(records, list) or records:
+            held_out = records
+            break
+    if held_out is None:
+        raise ValueError(
+            f"{manifest} has no test or validation records to measure the "
+            "TFLite model on."
+        )
+    if isinstance(held_out, list):
+        check_targets(task, held_out, manifest)
+    result = export_tflite(
+        task,
+        args.output,
+        args.quantize,
+        calibration=calibration_samples(task, source.split("train")),
+        held_out=held_out,
+    )
+    print(f"Exported TFLite ({args.quantize}) to {result.path}")
+    print(format_report(result.report))
+    print(f"Parity report: {result.report_path}")
+
+
+def _trained_manifest(training_dir):
+    """The manifest a training run read, from its config.json."""
+    import json
+    import os
+
+    from mmkeras.training.trainer import CONFIG_FILE
+
+    path = os.path.join(training_dir, CONFIG_FILE)
+    with open(path, encoding="utf-8") as f:
+        manifest = json.load(f)["manifest"]
+    if not os.path.exists(manifest):
+        raise ValueError(
+            f"{path} names the manifest {manifest}, which is not there; "
+            "pass --manifest."
+        )
+    return manifest
+
+
+def _check_export(args):
+    from mmkeras.export.op_check import check_export
+    from mmkeras.export.op_check import format_findings
+
+    findings = check_export(
+        args.directory, args.tf_serving, args.prefer_tflite_model
+    )
+    print(format_findings(findings, args.tf_serving))
+    if any(finding.missing for finding in findings):
+        sys.exit(1)
 
 
 def _predict(args):
@@ -300,6 +376,55 @@ def _add_evaluate_parser(commands):
     evaluate.set_defaults(run=_evaluate)
 
 
+def _add_export_parsers(commands):
+    export = commands.add_parser(
+        "export", help="export a trained task for TF Serving or devices"
+    )
+    export.add_argument("--training-dir", required=True)
+    export.add_argument(
+        "--format",
+        default="saved_model",
+        choices=["saved_model", "tflite"],
+        help="saved_model: TF Serving layout; tflite: LiteRT, no Flex ops",
+    )
+    export.add_argument("--base-path", help="saved_model: models root")
+    export.add_argument("--model-name", help="saved_model: the model's name")
+    export.add_argument("--version", type=int, default=None)
+    export.add_argument(
+        "--quantize",
+        default="none",
+        choices=["none", "float16", "dynamic", "int8"],
+        help="tflite: the variant written (the report measures all)",
+    )
+    export.add_argument("--output", help="tflite: the .tflite file to write")
+    export.add_argument(
+        "--manifest",
+        help="tflite: held-out and calibration data (default: the "
+        "training run's manifest)",
+    )
+    export.set_defaults(run=_export)
+
+    check = commands.add_parser(
+        "check-export",
+        help="list an export's ops; fail on any a TF Serving release lacks",
+    )
+    check.add_argument(
+        "directory", help="a version or model directory, or a .tflite file"
+    )
+    check.add_argument(
+        "--tf-serving",
+        default=TF_SERVING_RELEASE,
+        metavar="RELEASE",
+        help="target TF Serving release (default: %(default)s)",
+    )
+    check.add_argument(
+        "--prefer-tflite-model",
+        action="store_true",
+        help="the server runs model.tflite, as with --prefer_tflite_model",
+    )
+    check.set_defaults(run=_check_export)
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="mmkeras", description="Multimodal Keras models, end to end."
@@ -342,14 +467,7 @@ def build_parser():
     _add_train_parser(commands)
     _add_evaluate_parser(commands)
 
-    export = commands.add_parser(
-        "export", help="export a trained task for TF Serving"
-    )
-    export.add_argument("--training-dir", required=True)
-    export.add_argument("--base-path", required=True)
-    export.add_argument("--model-name", required=True)
-    export.add_argument("--version", type=int, default=None)
-    export.set_defaults(run=_export)
+    _add_export_parsers(commands)
 
     predict = commands.add_parser(
         "predict", help="query a served classifier over gRPC"

@@ -8,8 +8,11 @@ LiteRT interpreters do not have them, so a model that needs one does not
 run on a device; a conversion that would need one fails and names it.
 """
 
+import dataclasses
+import json
 import os
 import tempfile
+import warnings
 
 import keras
 import numpy as np
@@ -209,7 +212,11 @@ def _int8(converter, samples):
 
     converter.representative_dataset = representative_dataset
     converter._experimental_calibrate_only = True
-    calibrated = converter.convert()
+    with warnings.catch_warnings():
+        # The calibrator reads signatures with tf.lite.Interpreter, which
+        # warns that it is deprecated; inference here uses LiteRT's.
+        warnings.filterwarnings("ignore", "(?s).*tf.lite.Interpreter")
+        calibrated = converter.convert()
     return lite_convert.mlir_quantize(
         calibrated, denylisted_nodes=float_nodes(calibrated)
     )
@@ -369,12 +376,31 @@ def check_device_ops(model_content):
         )
 
 
-def export_tflite(task, path, quantize="none", calibration=()):
+@dataclasses.dataclass
+class TfliteExport:
+    """What `export_tflite` wrote.
+
+    Attributes:
+        path: str. The `.tflite` file.
+        report: dict or None. The parity report (see
+            `mmkeras.export.parity.parity_report`), when measured.
+        report_path: str or None. The report as JSON, beside the file.
+    """
+
+    path: str
+    report: dict = None
+    report_path: str = None
+
+
+def export_tflite(task, path, quantize="none", calibration=(), held_out=None):
     """Converts a task's device signatures and writes a `.tflite` file.
 
     The task is rebuilt in float32 first if it was trained under mixed
     precision (`float32_task`). The batch dimension of every input stays
     resizable. The file appears atomically (written beside, then renamed).
+    With `held_out` records, every variant is converted and measured
+    against the Keras task (`parity.parity_report`); the report is written
+    as JSON beside the file (`<name>.parity.json`).
 
     Args:
         task: an `mmkeras.models.Task` with `device_signatures()`.
@@ -382,18 +408,37 @@ def export_tflite(task, path, quantize="none", calibration=()):
             --prefer_tflite_model`, `<base>/<name>/<version>/model.tflite`
             beside the version's SavedModel.
         quantize: one of `QUANTIZATIONS`; see `convert`.
-        calibration: iterable of dicts of device inputs (int8 only), e.g.
-            `calibration_samples(task, records)`.
+        calibration: list of dicts of device inputs (int8), e.g. from
+            `calibration_samples(task, records)`. Without it the report
+            leaves out int8.
+        held_out: list of manifest records with targets, or None.
 
     Returns:
-        str, the path written.
+        A `TfliteExport`.
     """
+    from mmkeras.export import parity
+
+    calibration = list(calibration)
+    wanted = [quantize]
+    if held_out is not None:
+        wanted = [q for q in QUANTIZATIONS if q != "int8" or calibration]
+        wanted += [quantize] if quantize not in wanted else []
     with tempfile.TemporaryDirectory() as temp_dir:
         saved_model_dir = os.path.join(temp_dir, "device")
         keys = write_device_saved_model(float32_task(task), saved_model_dir)
-        model = convert(saved_model_dir, keys, quantize, calibration)
-    write_atomically(path, model)
-    return path
+        models = {
+            q: convert(saved_model_dir, keys, q, calibration) for q in wanted
+        }
+        write_atomically(path, models[quantize])
+        if held_out is None:
+            return TfliteExport(path)
+        report = parity.parity_report(task, models, held_out, saved_model_dir)
+    report["written"] = {"quantize": quantize, "path": path}
+    report_path = os.path.splitext(path)[0] + ".parity.json"
+    write_atomically(
+        report_path, (json.dumps(report, indent=2) + "\n").encode()
+    )
+    return TfliteExport(path, report, report_path)
 
 
 def write_atomically(path, content):
