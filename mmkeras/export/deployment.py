@@ -19,7 +19,7 @@ DOCKER_IMAGE = "tensorflow/serving"
 GRPC_PORT = 8500
 REST_PORT = 8501
 # One call of a signature merges up to this many examples. Each call
-# decodes at most the model's max_batch_pixels in all (32 M by default), so
+# decodes at most the model's max_batch_pixels in all (16.8 M by default), so
 # a full batch merges as long as its images average ~1 M pixels.
 MAX_BATCH_SIZE = 32
 # A request waits at most this long for others to share its batch.
@@ -80,8 +80,9 @@ def batching_parameters_text(max_batch_pixels=None, variable_length=False):
         f"# The model decodes at most {budget} pixels of",
         f"# images per call, so a full batch of {MAX_BATCH_SIZE} merges "
         "while its",
-        "# images average a 32nd of that; send larger images alone, or",
-        "# export with a larger budget.",
+        f"# images average a {MAX_BATCH_SIZE}th of that; send larger "
+        "images alone,",
+        "# or export with a larger budget.",
         "# batch_timeout_micros: how long a request waits for others.",
         "# max_enqueued_batches: queued batches before requests fail fast",
         "# with UNAVAILABLE, which bounds what waiting requests hold.",

@@ -11,10 +11,13 @@ on any server, the official TF Serving included.
 
 Defaults suit the model a layer feeds:
 
-- images and video frames: at most 4096 x 4096 = 16.8 M pixels each (a
-  12 MP photo, a 4K frame), and twice that over all the images of one
-  call. Decoding and resizing hold about 12 bytes per pixel, so one call
-  of a signature holds at most ~400 MB, whatever it is sent.
+- images and video frames: at most 2048 x 2048 = 4.2 M pixels each (64
+  times the side of the demo's 32 x 32 inputs, a 1080p frame twice
+  over; a 12 MP photo is downscaled by its sender, or the limit raised
+  at export), and four times that over all the images of one call.
+  Decoding and resizing hold about 9 bytes per pixel, so one call of a
+  signature holds at most ~150 MB more than at rest, whatever it is
+  sent (`tests/test_memory_bounds.py` measures it).
 - video: at most 128 times the frames the model samples per clip (only
   the sampled frames are decoded).
 - audio: ten times the model's clip at 48 kHz, in samples over all
@@ -32,9 +35,9 @@ import math
 
 import tensorflow as tf
 
-DEFAULT_MAX_PIXELS = 4096 * 4096
+DEFAULT_MAX_PIXELS = 2048 * 2048
 # Over all the images (or sampled video frames) of one call.
-BATCH_PIXELS_PER_IMAGE_LIMIT = 2
+BATCH_PIXELS_PER_IMAGE_LIMIT = 4
 FRAMES_PER_SAMPLED_FRAME = 128
 # Audio may come at any rate up to this and be resampled to the model's.
 HIGHEST_SAMPLE_RATE = 48000
@@ -80,7 +83,7 @@ class DecodeLimits:
         max_batch_pixels: int or None. Most pixels of all the images, or
             all the sampled video frames, of one call of a signature (one
             request; on a batching server, one batch of requests). None
-            with `max_pixels` set: twice `max_pixels`.
+            with `max_pixels` set: four times `max_pixels`.
         max_frames: int or None. Most frames in one video clip
             (`VideoPreprocessor`).
         max_audio_samples: int or None. Most samples one WAV clip may
@@ -93,7 +96,7 @@ class DecodeLimits:
     >>> limits = DecodeLimits(max_pixels=1024)
     >>> with limits.applied_to(image_preprocessor):
     ...     image_preprocessor.max_batch_pixels
-    2048
+    4096
     >>> image_preprocessor.max_pixels == DEFAULT_MAX_PIXELS
     True
     """

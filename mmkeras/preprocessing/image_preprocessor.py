@@ -31,9 +31,9 @@ class ImagePreprocessor(PreprocessingLayer):
     Args:
         image_size: tuple of int `(height, width)` of the output.
         max_pixels: int or None. Most pixels one image may decode to (a
-            GIF: all its frames); None: 4096 x 4096.
+            GIF: all its frames); None: 2048 x 2048.
         max_batch_pixels: int or None. Most pixels of all the images of
-            one call; None: twice `max_pixels`.
+            one call; None: four times `max_pixels`.
         **kwargs: Base layer arguments.
 
     Call arguments:

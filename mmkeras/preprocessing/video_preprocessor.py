@@ -36,9 +36,9 @@ class VideoPreprocessor(PreprocessingLayer):
         max_frames: int or None. Most frames in one clip; None: 128 times
             `num_frames`.
         max_pixels: int or None. Most pixels one frame may decode to;
-            None: 4096 x 4096.
+            None: 2048 x 2048.
         max_batch_pixels: int or None. Most pixels of all the sampled
-            frames of one call; None: twice `max_pixels`.
+            frames of one call; None: four times `max_pixels`.
         **kwargs: Base layer arguments.
 
     Call arguments:

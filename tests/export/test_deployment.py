@@ -65,7 +65,7 @@ def test_batching_parameters_parse_as_the_server_reads_them(exported):
     text = open(
         os.path.join(base_path, "demo", "batching_parameters.txt")
     ).read()
-    assert "max_batch_pixels = 33554432" in text
+    assert "max_batch_pixels = 16777216" in text
     assert "Video clips" not in text
 
 

@@ -184,7 +184,7 @@ def test_limits_set_at_export_are_in_the_signature_only(task, tmp_path):
     ):
         tf.saved_model.load(path).signatures["serving_default"](**raw)
     # ... and the task keeps its own.
-    assert limits_of(task.preprocessor)["max_pixels"] == 4096 * 4096
+    assert limits_of(task.preprocessor)["max_pixels"] == 2048 * 2048
     assert task.predict_raw(raw)["probabilities"].shape == (1, 2)
 
 

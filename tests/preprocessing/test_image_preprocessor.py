@@ -78,10 +78,10 @@ def test_an_image_over_max_pixels_is_refused_before_decoding():
     message = _error(lambda: preprocessor(tf.stack([_png(0), crafted])))
     assert (
         "image 1 is 20000x20000 = 400000000 pixels, over the limit of "
-        "16777216 (max_pixels)" in message
+        "4194304 (max_pixels)" in message
     )
     dataset = tf.data.Dataset.from_tensors(crafted).map(preprocessor)
-    assert "over the limit of 16777216 (max_pixels)" in _error(
+    assert "over the limit of 4194304 (max_pixels)" in _error(
         lambda: list(dataset)
     )
 
@@ -128,8 +128,8 @@ def test_unreadable_headers_are_named(encoded, message):
 
 def test_limits_are_arguments_kept_in_the_config():
     preprocessor = ImagePreprocessor((4, 4))
-    assert preprocessor.max_pixels == 4096 * 4096
-    assert preprocessor.max_batch_pixels == 2 * 4096 * 4096
+    assert preprocessor.max_pixels == 2048 * 2048
+    assert preprocessor.max_batch_pixels == 4 * 2048 * 2048
     bounded = ImagePreprocessor((4, 4), max_pixels=100, max_batch_pixels=300)
     check_config_round_trip(bounded)
     revived = ImagePreprocessor.from_config(bounded.get_config())
@@ -145,12 +145,12 @@ def test_decode_limits_are_set_for_a_call_then_restored():
     with DecodeLimits(max_pixels=32).applied_to(preprocessor):
         assert (preprocessor.max_pixels, preprocessor.max_batch_pixels) == (
             32,
-            64,
+            128,
         )
         assert "over the limit of 32 (max_pixels)" in _error(
             lambda: preprocessor(_png(0))
         )
-    assert preprocessor.max_pixels == 4096 * 4096
+    assert preprocessor.max_pixels == 2048 * 2048
     assert preprocessor(_png(0)).shape == (4, 4, 3)
     with pytest.raises(ValueError, match="must be at least max_pixels"):
         DecodeLimits(max_pixels=100, max_batch_pixels=50)
