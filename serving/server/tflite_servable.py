@@ -41,12 +41,13 @@ import threading
 import numpy as np
 import tensorflow as tf
 from ai_edge_litert import schema_py_generated as schema
-from ai_edge_litert.interpreter import Interpreter
+from ai_edge_litert.interpreter import InterpreterWithCustomOps
 from flatbuffers import flexbuffers
 from google.protobuf import message
 from tensorflow.core.protobuf import meta_graph_pb2
 
 from serving.server import errors
+from serving.server.custom_ops import tflite_op_registerers
 from serving.server.session_servable import signature_defaults
 
 TFLITE_FILENAME = "model.tflite"
@@ -269,7 +270,9 @@ class PooledSignature:
 def _interpreter(path):
     try:
         # The interpreter verifies the flatbuffer before it is read here.
-        interpreter = Interpreter(model_path=path)
+        interpreter = InterpreterWithCustomOps(
+            custom_op_registerers=tflite_op_registerers(), model_path=path
+        )
         interpreter.allocate_tensors()
     except (RuntimeError, ValueError) as error:
         raise ValueError(
