@@ -45,6 +45,7 @@ def parse_args():
     parser.add_argument(
         "--no-modality-evidence", dest="modality_evidence", action="store_false"
     )
+    parser.add_argument("--stop-fusion-gradients", action="store_true")
     parser.add_argument("--no-augment", dest="augment", action="store_false")
     parser.add_argument("--early-stopping", type=int, default=0)
     return parser.parse_args()
@@ -82,6 +83,7 @@ def main():
         modality_dropout=args.modality_dropout,
         auxiliary_loss_weight=args.auxiliary_loss_weight,
         modality_evidence=args.modality_evidence,
+        stop_fusion_gradients=args.stop_fusion_gradients,
         augment=args.augment,
         early_stopping_patience=args.early_stopping,
         verbose=0,

@@ -62,6 +62,10 @@ class MultimodalBackbone(FunctionalModel):
             `(fused, modality_weights)`.
         modality_dropout: float. Rate at which `ModalityDropout` hides whole
             modalities in training (never all of an example's); 0 disables.
+        stop_fusion_gradients: bool. Whether the fusion's gradients stop at
+            the encoders' outputs, so encoders learn only from losses on
+            `modality_features` (per-modality heads): a fast modality then
+            cannot starve a slow one of learning.
         modality_presence: bool. Whether to add one bool `(batch,)` input
             per modality, named `"{modality}_present"`, that marks the
             modality as present (True) or missing (False) for each example.
@@ -92,6 +96,7 @@ class MultimodalBackbone(FunctionalModel):
         fusion,
         modality_dropout=0.0,
         modality_presence=False,
+        stop_fusion_gradients=False,
         **kwargs,
     ):
         if not encoders:
@@ -129,6 +134,10 @@ class MultimodalBackbone(FunctionalModel):
             )
             if "sequence_mask" in outputs:
                 padding_mask[modality] = outputs["sequence_mask"]
+        if stop_fusion_gradients:
+            features = {
+                m: keras.ops.stop_gradient(f) for m, f in features.items()
+            }
         dropout = None
         if modality_dropout:
             dropout = ModalityDropout(
@@ -154,6 +163,7 @@ class MultimodalBackbone(FunctionalModel):
         self.fusion = fusion
         self.modality_dropout = modality_dropout
         self.modality_presence = modality_presence
+        self.stop_fusion_gradients = stop_fusion_gradients
         self.modality_dropout_layer = dropout
 
     @property
@@ -170,6 +180,7 @@ class MultimodalBackbone(FunctionalModel):
             "fusion": keras.saving.serialize_keras_object(self.fusion),
             "modality_dropout": self.modality_dropout,
             "modality_presence": self.modality_presence,
+            "stop_fusion_gradients": self.stop_fusion_gradients,
         }
 
     @classmethod

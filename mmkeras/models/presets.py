@@ -39,6 +39,7 @@ def multimodal_classifier(
     modality_dropout=0.0,
     auxiliary_loss_weight=0.0,
     modality_evidence=True,
+    stop_fusion_gradients=False,
     dtype=None,
     metadata=None,
 ):
@@ -70,6 +71,8 @@ def multimodal_classifier(
             loss (see `MultimodalClassifier`).
         modality_evidence: bool. Add the per-modality heads' weighted
             evidence to the fused logits (see `MultimodalClassifier`).
+        stop_fusion_gradients: bool. Encoders learn from their own heads
+            only (see `MultimodalBackbone`).
         dtype: dtype policy name (e.g. "mixed_float16") or None.
         metadata: dict of JSON values saved with the task.
 
@@ -131,6 +134,7 @@ def multimodal_classifier(
         _fusion(fusion, modalities, hidden_dim, num_heads, dtype),
         modality_dropout=modality_dropout,
         modality_presence=True,
+        stop_fusion_gradients=stop_fusion_gradients,
         dtype=dtype,
         name="backbone",
     )

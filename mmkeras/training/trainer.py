@@ -55,6 +55,8 @@ class TrainConfig:
             single-modality model has no second head, so none is added).
         modality_evidence: bool. Add each modality's own head's evidence,
             weighted per example by the fusion, to the fused logits.
+        stop_fusion_gradients: bool. Encoders learn from their own heads
+            only; the fusion learns to combine them.
         augment: bool. Random shifts, noise, gain and token drops.
         epochs, batch_size, learning_rate, weight_decay: optimisation.
             The learning rate follows a cosine decay from its peak.
@@ -85,6 +87,7 @@ class TrainConfig:
     modality_dropout: float = 0.25
     auxiliary_loss_weight: float = 1.0
     modality_evidence: bool = True
+    stop_fusion_gradients: bool = False
     augment: bool = True
     epochs: int = 20
     batch_size: int = 32
@@ -196,6 +199,9 @@ def build_classifier(config, source, train_split, modalities):
             config.auxiliary_loss_weight if len(modalities) > 1 else 0.0
         ),
         modality_evidence=config.modality_evidence and len(modalities) > 1,
+        stop_fusion_gradients=(
+            config.stop_fusion_gradients and len(modalities) > 1
+        ),
         dtype=resolve_precision(config.precision),
         metadata={"train_config": _config_dict(config, modalities)},
     )
