@@ -52,6 +52,7 @@ def _train(args):
         modality_dropout=args.modality_dropout,
         auxiliary_loss_weight=args.auxiliary_loss_weight,
         modality_evidence=args.modality_evidence,
+        stop_fusion_gradients=args.stop_fusion_gradients,
         augment=args.augment,
         epochs=args.epochs,
         batch_size=args.batch_size,
@@ -323,6 +324,13 @@ def _add_train_parser(commands):
         dest="modality_evidence",
         action="store_false",
         help="do not add the modality heads' weighted evidence to the logits",
+    )
+    reg.add_argument(
+        "--fusion-trains-encoders",
+        dest="stop_fusion_gradients",
+        action="store_false",
+        help="let the fused loss train the encoders too (by default each "
+        "encoder learns from its own head only)",
     )
     reg.add_argument(
         "--no-augment",

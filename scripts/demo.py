@@ -45,7 +45,11 @@ def parse_args():
     parser.add_argument(
         "--no-modality-evidence", dest="modality_evidence", action="store_false"
     )
-    parser.add_argument("--stop-fusion-gradients", action="store_true")
+    parser.add_argument(
+        "--fusion-trains-encoders",
+        dest="stop_fusion_gradients",
+        action="store_false",
+    )
     parser.add_argument("--no-augment", dest="augment", action="store_false")
     parser.add_argument("--early-stopping", type=int, default=0)
     return parser.parse_args()

@@ -87,7 +87,7 @@ class TrainConfig:
     modality_dropout: float = 0.25
     auxiliary_loss_weight: float = 1.0
     modality_evidence: bool = True
-    stop_fusion_gradients: bool = False
+    stop_fusion_gradients: bool = True
     augment: bool = True
     epochs: int = 20
     batch_size: int = 32
