@@ -204,3 +204,24 @@ def test_errors_name_the_problem():
             {"audio": pooled_only, "text": _encoders()["text"]},
             CrossAttentionFusion(8, query_modality="text"),
         )
+
+
+@pytest.mark.parametrize("stop", [False, True])
+def test_stop_fusion_gradients_keeps_the_fusion_off_the_encoders(stop):
+    import tensorflow as tf
+
+    backbone = MultimodalBackbone(
+        _encoders(), AttentionFusion(8), stop_fusion_gradients=stop
+    )
+    encoder_weights = backbone.encoders["image"].trainable_weights
+    fusion_weights = backbone.fusion.trainable_weights
+    with tf.GradientTape(persistent=True) as tape:
+        outputs = backbone(_inputs())
+        fused_loss = tf.reduce_sum(outputs["fused"] ** 2)
+        head_loss = tf.reduce_sum(outputs["modality_features"]["image"] ** 2)
+    fused_to_encoder = tape.gradient(fused_loss, encoder_weights)
+    assert all(g is None for g in fused_to_encoder) == stop
+    assert all(g is not None for g in tape.gradient(fused_loss, fusion_weights))
+    # The per-modality features still train their encoder.
+    head_to_encoder = tape.gradient(head_loss, encoder_weights)
+    assert all(g is not None for g in head_to_encoder)
