@@ -186,39 +186,58 @@ def limits_of(layer):
     return values
 
 
-def check_header(error, name):
-    """An assertion that a header parsed: `name` then what is wrong."""
-    return tf.debugging.Assert(
-        tf.equal(error, ""), [tf.strings.join([name, " ", error])]
+def check(ok, message):
+    """True when `ok`; otherwise an InvalidArgumentError of `message()`.
+
+    The message is built only on failure (string ops on every input would
+    cost more than the checks), so inputs that pass cost one branch. Use
+    the result as a control dependency of what must not run unchecked.
+
+    Args:
+        ok: bool scalar tensor.
+        message: callable returning a string scalar tensor.
+    """
+
+    def fail():
+        failed = tf.debugging.Assert(False, [message()])
+        with tf.control_dependencies([failed]):
+            return tf.constant(False)
+
+    return tf.cond(ok, lambda: tf.constant(True), fail)
+
+
+def over_limit(description, limit, limit_name, advice):
+    """ "<description>, over the limit of <limit> (<limit_name>); <advice>,
+    or export the model with a larger <limit_name>.", a string scalar.
+
+    Args:
+        description: string scalar tensor, e.g. "image 0 is 20000x20000
+            = 400000000 pixels".
+        limit: int.
+        limit_name: str. The layer argument holding the limit.
+        advice: str. What the sender can do, e.g. "send a smaller image".
+    """
+    return tf.strings.join(
+        [
+            description,
+            f", over the limit of {limit} ({limit_name}); {advice}, or "
+            f"export the model with a larger {limit_name}.",
+        ]
     )
 
 
 def check_limit(value, limit, limit_name, description, advice):
-    """An assertion that `value <= limit`.
-
-    Failing, its message is "<description>, over the limit of <limit>
-    (<limit_name>); <advice>, or export the model with a larger
-    <limit_name>.".
+    """`check` that `value <= limit`, with an `over_limit` message.
 
     Args:
         value: int64 scalar tensor.
-        limit: int.
-        limit_name: str. The layer argument holding the limit.
-        description: string scalar tensor, e.g. "image 0 is 20000x20000
-            = 400000000 pixels".
-        advice: str. What the sender can do, e.g. "send a smaller image".
+        description: callable returning the description, built only on
+            failure.
+        limit, limit_name, advice: as `over_limit`.
     """
-    return tf.debugging.Assert(
+    return check(
         value <= limit,
-        [
-            tf.strings.join(
-                [
-                    description,
-                    f", over the limit of {limit} ({limit_name}); {advice}, "
-                    f"or export the model with a larger {limit_name}.",
-                ]
-            )
-        ],
+        lambda: over_limit(description(), limit, limit_name, advice),
     )
 
 

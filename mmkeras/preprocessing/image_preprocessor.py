@@ -4,6 +4,7 @@ import keras
 import tensorflow as tf
 
 from mmkeras.preprocessing import decode_limits
+from mmkeras.preprocessing.media_headers import graph_when_eager
 from mmkeras.preprocessing.media_headers import image_header
 from mmkeras.preprocessing.preprocessing_layer import PreprocessingLayer
 
@@ -91,16 +92,18 @@ class ImagePreprocessor(PreprocessingLayer):
                 "ImagePreprocessor expects encoded images as a scalar or a "
                 f"(batch,) string tensor, received shape {inputs.shape}."
             )
-        encoded = tf.reshape(inputs, [-1])
-        pixels = decode_images(
-            encoded,
-            decode_limits.indexed_names("image", tf.size(encoded)),
-            self.image_size,
-            self.max_pixels,
-            self.max_batch_pixels,
-        )
         if inputs.shape.rank == 0:
-            pixels = pixels[0]
+            pixels = decode_image(
+                inputs, "image", self.image_size, self.max_pixels
+            )
+        else:
+            pixels = decode_images(
+                inputs,
+                decode_limits.indexed_names("image", tf.size(inputs)),
+                self.image_size,
+                self.max_pixels,
+                self.max_batch_pixels,
+            )
         return pixels / 127.5 - 1.0
 
     def compute_output_spec(self, inputs):
@@ -130,9 +133,34 @@ def check_pixel_limits(max_pixels, max_batch_pixels):
         )
 
 
-# A graph even when called eagerly: its loops then run as fast, and a
-# failed check raises one InvalidArgumentError, not a Python loop's.
-@tf.function(autograph=False, reduce_retracing=True)
+@graph_when_eager
+def decode_image(encoded, name, image_size, max_pixels):
+    """Decodes and resizes one encoded image, once its header is checked.
+
+    Args:
+        encoded: scalar string of PNG/JPEG/GIF/BMP bytes, "" for missing.
+        name: str or string scalar, the image's name in error messages.
+        image_size: tuple `(height, width)` of the output.
+        max_pixels: int. Most pixels the image may decode to.
+
+    Returns:
+        float32 `(height, width, 3)` in [0, 255], `MISSING_PIXEL` where
+        the input is empty.
+    """
+
+    def present():
+        checked = _checked_pixels(encoded, name, max_pixels)
+        with tf.control_dependencies([checked]):
+            return _decode_present(encoded, image_size)
+
+    return tf.cond(
+        tf.strings.length(encoded) > 0,
+        present,
+        lambda: tf.fill(image_size + (3,), MISSING_PIXEL),
+    )
+
+
+@graph_when_eager
 def decode_images(
     encoded, names, image_size, max_pixels, max_batch_pixels, kind="images"
 ):
@@ -169,7 +197,7 @@ def decode_images(
         total,
         max_batch_pixels,
         "max_batch_pixels",
-        decode_limits.message(
+        lambda: decode_limits.message(
             "the ",
             tf.size(encoded),
             f" {kind} of this call hold ",
@@ -197,8 +225,9 @@ def decode_images(
 
 def _checked_pixels(encoded, name, max_pixels):
     header = image_header(encoded)
-    parsed = decode_limits.check_header(header["error"], name)
-    with tf.control_dependencies([parsed]):
+    parsed = tf.equal(header["error"], "")
+
+    def message():
         size = decode_limits.message(header["width"], "x", header["height"])
         description = tf.where(
             header["frames"] > 1,
@@ -216,14 +245,18 @@ def _checked_pixels(encoded, name, max_pixels):
                 name, " is ", size, " = ", header["pixels"], " pixels"
             ),
         )
-        within = decode_limits.check_limit(
-            header["pixels"],
-            max_pixels,
-            "max_pixels",
-            description,
-            "send a smaller image",
+        return tf.where(
+            parsed,
+            decode_limits.over_limit(
+                description, max_pixels, "max_pixels", "send a smaller image"
+            ),
+            decode_limits.message(name, " ", header["error"]),
         )
-    with tf.control_dependencies([within]):
+
+    checked = decode_limits.check(
+        tf.logical_and(parsed, header["pixels"] <= max_pixels), message
+    )
+    with tf.control_dependencies([checked]):
         return tf.identity(header["pixels"])
 
 

@@ -12,6 +12,8 @@ a header's bytes, whatever the size of the input.
 the tests check that both agree.
 """
 
+import functools
+
 import tensorflow as tf
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -32,6 +34,26 @@ MAX_WAV_CHUNKS = 64
 SHOWN_BYTES = 12
 
 _IMAGE_FORMATS = ("unknown", "png", "jpeg", "gif", "bmp")
+
+
+def graph_when_eager(function):
+    """`function` as it is inside a graph, and as a `tf.function` eagerly.
+
+    Inside `tf.data` or a signature being traced the function's ops join
+    that graph (a nested `tf.function` call would cost a few hundred
+    microseconds per example); called eagerly, its loops run as a graph
+    instead of Python loops, and a failed check raises one
+    `InvalidArgumentError`.
+    """
+    traced = tf.function(function, autograph=False, reduce_retracing=True)
+
+    @functools.wraps(function)
+    def call(*args, **kwargs):
+        if tf.inside_function():
+            return function(*args, **kwargs)
+        return traced(*args, **kwargs)
+
+    return call
 
 
 def read_bytes(encoded, offset, count):
@@ -92,10 +114,7 @@ def _length(encoded):
     return tf.cast(tf.strings.length(encoded), tf.int64)
 
 
-@tf.function(
-    input_signature=[tf.TensorSpec([], tf.string)],
-    autograph=False,
-)
+@graph_when_eager
 def image_header(encoded):
     """The size a PNG, JPEG, GIF or BMP image decodes to, from its header.
 
@@ -120,42 +139,50 @@ def image_header(encoded):
     >>> int(header["width"]), int(header["height"]), int(header["pixels"])
     (5, 3, 15)
     """
-    head = read_bytes(encoded, 0, 8)
-    kind = tf.where(
-        _equal(head, PNG_SIGNATURE),
-        1,
-        tf.where(
-            _equal(head[:2], b"\xff\xd8"),
-            2,
-            tf.where(
-                tf.logical_or(
-                    _equal(head[:6], b"GIF87a"), _equal(head[:6], b"GIF89a")
-                ),
-                3,
-                tf.where(_equal(head[:2], b"BM"), 4, 0),
-            ),
+    # Fixed-position headers are read from the first bytes without
+    # branching; only a JPEG's or a GIF's walk runs conditionally.
+    head = read_bytes(encoded, 0, 32)
+    length = _length(encoded)
+    is_png = _equal(head[:8], PNG_SIGNATURE)
+    is_jpeg = _equal(head[:2], b"\xff\xd8")
+    is_gif = tf.logical_or(
+        _equal(head[:6], b"GIF87a"), _equal(head[:6], b"GIF89a")
+    )
+    is_bmp = _equal(head[:2], b"BM")
+    known = tf.reduce_any(tf.stack([is_png, is_jpeg, is_gif, is_bmp]))
+    zero = tf.constant(0, tf.int64)
+    no_walk = (zero, zero, tf.constant(""))
+    jpeg = tf.cond(
+        is_jpeg, lambda: _jpeg_size(encoded, length), lambda: no_walk
+    )
+    gif = tf.cond(
+        is_gif, lambda: _gif_frames(encoded, head, length), lambda: no_walk
+    )
+    sizes = [
+        (is_png, _png_size(head, length)),
+        (is_jpeg, _size(*jpeg)),
+        (is_gif, _gif_size(head, length, *gif)),
+        (is_bmp, _bmp_size(head, length)),
+    ]
+    unknown = tf.cond(
+        known,
+        lambda: tf.constant(""),
+        lambda: tf.strings.format(
+            "is not a PNG, JPEG, GIF or BMP image (it starts with {})",
+            printable_bytes(encoded),
         ),
     )
-    width, height, frames, pixels, error = tf.switch_case(
-        tf.cast(kind, tf.int32),
-        [
-            lambda: _unknown_image(encoded),
-            lambda: _png_size(encoded),
-            lambda: _jpeg_size(encoded),
-            lambda: _gif_size(encoded),
-            lambda: _bmp_size(encoded),
-        ],
-    )
+    width, height, frames, pixels, error = zero, zero, zero, zero, unknown
+    for is_kind, size in sizes:
+        width = tf.where(is_kind, size[0], width)
+        height = tf.where(is_kind, size[1], height)
+        frames = tf.where(is_kind, size[2], frames)
+        pixels = tf.where(is_kind, size[3], pixels)
+        error = tf.where(is_kind, size[4], error)
     empty = tf.logical_and(
         tf.equal(error, ""), tf.logical_or(width <= 0, height <= 0)
     )
-    error = tf.where(
-        empty,
-        tf.strings.format(
-            "has a header that gives an empty image, {}x{}", (width, height)
-        ),
-        error,
-    )
+    error = tf.where(empty, "has a header that gives an empty image", error)
     return {
         "width": width,
         "height": height,
@@ -165,56 +192,46 @@ def image_header(encoded):
     }
 
 
-def _result(width, height, error, frames=None, pixels=None):
+def _size(width, height, error):
+    """`(width, height, frames, pixels, error)` of a one-frame image."""
     width = tf.cast(width, tf.int64)
     height = tf.cast(height, tf.int64)
-    frames = tf.constant(1, tf.int64) if frames is None else frames
-    pixels = width * height if pixels is None else pixels
-    return width, height, frames, pixels, tf.convert_to_tensor(error)
-
-
-def _unknown_image(encoded):
-    return _result(
-        0,
-        0,
-        tf.strings.format(
-            "is not a PNG, JPEG, GIF or BMP image (it starts with {})",
-            printable_bytes(encoded),
-        ),
+    return (
+        width,
+        height,
+        tf.constant(1, tf.int64),
+        width * height,
+        tf.convert_to_tensor(error),
     )
 
 
-def _png_size(encoded):
-    header = read_bytes(encoded, 12, 12)
-    complete = tf.logical_and(
-        _length(encoded) >= 24, _equal(header[:4], b"IHDR")
-    )
-    return _result(
-        _unsigned(header[4:8], big_endian=True),
-        _unsigned(header[8:12], big_endian=True),
+def _png_size(head, length):
+    complete = tf.logical_and(length >= 24, _equal(head[12:16], b"IHDR"))
+    return _size(
+        _unsigned(head[16:20], big_endian=True),
+        _unsigned(head[20:24], big_endian=True),
         tf.where(complete, "", "has a truncated PNG header (no IHDR chunk)"),
     )
 
 
-def _bmp_size(encoded):
-    header = read_bytes(encoded, 14, 12)
-    core = tf.equal(_unsigned(header[:4], big_endian=False), 12)
+def _bmp_size(head, length):
+    core = tf.equal(_unsigned(head[14:18], big_endian=False), 12)
     # OS/2 headers hold unsigned 16-bit sizes; others signed 32-bit ones,
     # a negative height marking rows stored top-down.
     width = tf.where(
         core,
-        _unsigned(header[4:6], big_endian=False),
-        tf.abs(_signed32(header[4:8])),
+        _unsigned(head[18:20], big_endian=False),
+        tf.abs(_signed32(head[18:22])),
     )
     height = tf.where(
         core,
-        _unsigned(header[6:8], big_endian=False),
-        tf.abs(_signed32(header[8:12])),
+        _unsigned(head[20:22], big_endian=False),
+        tf.abs(_signed32(head[22:26])),
     )
-    return _result(
+    return _size(
         width,
         height,
-        tf.where(_length(encoded) >= 26, "", "has a truncated BMP header"),
+        tf.where(length >= 26, "", "has a truncated BMP header"),
     )
 
 
@@ -227,8 +244,8 @@ def _signed32(values):
 _RUNNING, _FOUND, _TRUNCATED, _MALFORMED, _NO_FRAME = 0, 1, 2, 3, 4
 
 
-def _jpeg_size(encoded):
-    length = _length(encoded)
+def _jpeg_size(encoded, length):
+    """`(width, height, error)` from a JPEG's frame header (SOFn)."""
 
     def step(position, width, height, state):
         at = read_bytes(encoded, position, 9)
@@ -297,14 +314,25 @@ def _jpeg_size(encoded):
             "is a JPEG without a frame header (SOFn) before its data",
         ]
     )
-    return _result(width, height, tf.gather(errors, state))
+    return width, height, tf.gather(errors, state)
 
 
-def _gif_size(encoded):
-    length = _length(encoded)
-    screen = read_bytes(encoded, 6, 7)
+def _gif_size(head, length, frames, frame_pixels, error):
+    width = _unsigned(head[6:8], big_endian=False)
+    height = _unsigned(head[8:10], big_endian=False)
+    return (
+        width,
+        height,
+        frames,
+        tf.maximum(width * height, frame_pixels),
+        tf.where(length < 13, "has a truncated GIF header", error),
+    )
+
+
+def _gif_frames(encoded, head, length):
+    """`(frames, pixels of all frames, error)`, walking a GIF's blocks."""
     # A global colour table follows the screen descriptor when flagged.
-    start = 13 + _color_table_bytes(screen[4])
+    start = 13 + _color_table_bytes(head[10])
 
     def step(position, in_blocks, frames, frame_pixels, state):
         at = read_bytes(encoded, position, 10)
@@ -359,8 +387,6 @@ def _gif_size(encoded):
         (start, tf.constant(False), zero, zero, zero),
         maximum_iterations=MAX_GIF_BLOCKS,
     )
-    width = _unsigned(screen[:2], big_endian=False)
-    height = _unsigned(screen[2:4], big_endian=False)
     errors = tf.constant(
         [
             f"has a GIF of more than {MAX_GIF_BLOCKS} blocks",
@@ -369,18 +395,7 @@ def _gif_size(encoded):
             "has a malformed GIF block",
         ]
     )
-    error = tf.where(
-        _length(encoded) < 13,
-        "has a truncated GIF header",
-        tf.gather(errors, state),
-    )
-    return _result(
-        width,
-        height,
-        error,
-        frames=frames,
-        pixels=tf.maximum(width * height, frame_pixels),
-    )
+    return frames, frame_pixels, tf.gather(errors, state)
 
 
 def _color_table_bytes(flags):
@@ -394,10 +409,7 @@ def _color_table_bytes(flags):
     )
 
 
-@tf.function(
-    input_signature=[tf.TensorSpec([], tf.string)],
-    autograph=False,
-)
+@graph_when_eager
 def wav_header(encoded):
     """What a RIFF/WAVE clip holds, from its header.
 

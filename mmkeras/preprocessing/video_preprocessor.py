@@ -117,7 +117,7 @@ class VideoPreprocessor(PreprocessingLayer):
             tf.cast(padded_counts[longest], tf.int64),
             self.max_frames,
             "max_frames",
-            decode_limits.message(
+            lambda: decode_limits.message(
                 "video ", longest, " has ", padded_counts[longest], " frames"
             ),
             f"sample at most {self.num_frames} frames per clip before sending",

@@ -4,6 +4,7 @@ import keras
 import tensorflow as tf
 
 from mmkeras.preprocessing import decode_limits
+from mmkeras.preprocessing.media_headers import graph_when_eager
 from mmkeras.preprocessing.media_headers import printable_bytes
 from mmkeras.preprocessing.media_headers import wav_header
 from mmkeras.preprocessing.preprocessing_layer import PreprocessingLayer
@@ -97,18 +98,19 @@ class WavDecoder(PreprocessingLayer):
                 "WavDecoder expects WAV bytes as a scalar or a (batch,) "
                 f"string tensor, received shape {inputs.shape}."
             )
-        encoded = tf.reshape(inputs, [-1])
-        outputs = _decode_clips(
-            encoded,
-            decode_limits.indexed_names("audio", tf.size(encoded)),
+        settings = (
             self.sample_rate,
             self.num_samples,
             self.resample,
             self.max_audio_samples,
         )
         if inputs.shape.rank == 0:
-            outputs = {k: v[0] for k, v in outputs.items()}
-        return outputs
+            return _decode_clip(inputs, "audio", *settings)
+        return _decode_clips(
+            inputs,
+            decode_limits.indexed_names("audio", tf.size(inputs)),
+            *settings,
+        )
 
     def compute_output_spec(self, inputs):
         shape = tuple(inputs.shape) + (self.num_samples,)
@@ -128,32 +130,34 @@ class WavDecoder(PreprocessingLayer):
         return config
 
 
-# A graph even when called eagerly: a failed check then raises one
-# InvalidArgumentError, not a Python loop's.
-@tf.function(autograph=False, reduce_retracing=True)
+@graph_when_eager
+def _decode_clip(
+    encoded, name, sample_rate, num_samples, resample, max_audio_samples
+):
+    return tf.cond(
+        tf.strings.length(encoded) > 0,
+        lambda: _decode_present(
+            encoded,
+            name,
+            sample_rate,
+            num_samples,
+            resample,
+            max_audio_samples,
+        ),
+        lambda: {
+            "audio_waveform": tf.zeros((num_samples,)),
+            "audio_mask": tf.zeros((num_samples,), tf.bool),
+        },
+    )
+
+
+@graph_when_eager
 def _decode_clips(
     encoded, names, sample_rate, num_samples, resample, max_audio_samples
 ):
-    def decode(args):
-        value, name = args
-        return tf.cond(
-            tf.strings.length(value) > 0,
-            lambda: _decode_present(
-                value,
-                name,
-                sample_rate,
-                num_samples,
-                resample,
-                max_audio_samples,
-            ),
-            lambda: {
-                "audio_waveform": tf.zeros((num_samples,)),
-                "audio_mask": tf.zeros((num_samples,), tf.bool),
-            },
-        )
-
+    settings = (sample_rate, num_samples, resample, max_audio_samples)
     return tf.map_fn(
-        decode,
+        lambda args: _decode_clip(*args, *settings),
         (encoded, names),
         fn_output_signature={
             "audio_waveform": tf.TensorSpec((num_samples,), tf.float32),
@@ -174,44 +178,52 @@ def _decode_present(
         tf.equal(tf.strings.substr(head, 0, 4), "RIFF"),
         tf.equal(tf.strings.substr(head, 8, 4), "WAVE"),
     )
-    check_riff = tf.debugging.Assert(
+    check_riff = decode_limits.check(
         is_wav,
-        [
-            tf.strings.format(
-                "WavDecoder expects WAV bytes (a RIFF/WAVE header), "
-                "received bytes starting with {}. Decode other formats "
-                "to 16-bit PCM WAV first.",
-                printable_bytes(encoded, WAV_HEADER_BYTES),
-            )
-        ],
+        lambda: tf.strings.format(
+            "WavDecoder expects WAV bytes (a RIFF/WAVE header), "
+            "received bytes starting with {}. Decode other formats "
+            "to 16-bit PCM WAV first.",
+            printable_bytes(encoded, WAV_HEADER_BYTES),
+        ),
     )
     with tf.control_dependencies([check_riff]):
         header = wav_header(encoded)
-        parsed = decode_limits.check_header(header["error"], name)
-    with tf.control_dependencies([parsed]):
+    parsed = tf.equal(header["error"], "")
+
+    def message():
         channels = header["channels"]
         rate = header["sample_rate"]
         seconds = tf.cast(header["samples"], tf.float64) / tf.cast(
             channels * rate, tf.float64
         )
-        within = decode_limits.check_limit(
+        description = decode_limits.message(
+            name,
+            " holds ",
             header["samples"],
-            max_audio_samples,
-            "max_audio_samples",
-            decode_limits.message(
-                name,
-                " holds ",
-                header["samples"],
-                " samples (",
-                tf.strings.as_string(seconds, precision=1),
-                " s at ",
-                rate,
-                " Hz, ",
-                channels,
-                " channels)",
-            ),
-            "send a shorter clip",
+            " samples (",
+            tf.strings.as_string(seconds, precision=1),
+            " s at ",
+            rate,
+            " Hz, ",
+            channels,
+            " channels)",
         )
+        return tf.where(
+            parsed,
+            decode_limits.over_limit(
+                description,
+                max_audio_samples,
+                "max_audio_samples",
+                "send a shorter clip",
+            ),
+            decode_limits.message(name, " ", header["error"]),
+        )
+
+    within = decode_limits.check(
+        tf.logical_and(parsed, header["samples"] <= max_audio_samples),
+        message,
+    )
     with tf.control_dependencies([within]):
         audio, rate = tf.audio.decode_wav(encoded)
     waveform = tf.reduce_mean(audio, axis=1)

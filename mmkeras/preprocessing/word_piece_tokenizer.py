@@ -130,7 +130,7 @@ class WordPieceTokenizer(PreprocessingLayer):
             lengths[longest],
             self.max_text_bytes,
             "max_text_bytes",
-            decode_limits.message(
+            lambda: decode_limits.message(
                 "text ", longest, " is ", lengths[longest], " bytes"
             ),
             "send a shorter text",

@@ -107,7 +107,7 @@ def test_a_call_over_max_batch_pixels_is_refused_before_decoding():
 def test_an_animated_gif_counts_all_its_frames():
     gif = encoded_media.gif([np.zeros((10, 10), np.uint8)] * 4)
     preprocessor = ImagePreprocessor((4, 4), max_pixels=300)
-    assert "image 0 is a GIF of 4 frames of 10x10, 400 pixels in all" in (
+    assert "image is a GIF of 4 frames of 10x10, 400 pixels in all" in (
         _error(lambda: preprocessor(gif))
     )
 
@@ -115,10 +115,10 @@ def test_an_animated_gif_counts_all_its_frames():
 @pytest.mark.parametrize(
     "encoded, message",
     [
-        (_png(0).numpy()[:20], "image 0 has a truncated PNG header"),
-        (b"\xff\xd8\xff\xe0\x00\x10JFIF", "image 0 has a truncated JPEG"),
-        (b"GIF89a\x01", "image 0 has a truncated GIF header"),
-        (b"<svg/>", "image 0 is not a PNG, JPEG, GIF or BMP image"),
+        (_png(0).numpy()[:20], "image has a truncated PNG header"),
+        (b"\xff\xd8\xff\xe0\x00\x10JFIF", "image has a truncated JPEG"),
+        (b"GIF89a\x01", "image has a truncated GIF header"),
+        (b"<svg/>", "image is not a PNG, JPEG, GIF or BMP image"),
     ],
 )
 def test_unreadable_headers_are_named(encoded, message):

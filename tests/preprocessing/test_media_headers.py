@@ -122,7 +122,7 @@ def test_a_gif_is_walked_to_its_trailer():
         (b"\xff\xd8\xff\xd9", "without a frame header"),
         (b"\xff\xd8\x00\x00\x00\x00", "malformed JPEG header"),
         (b"\xff\xd8" + b"\xff\xfe\x00\x02" * 2000, "more than 1024 segments"),
-        (b"BM" + bytes(30), "empty image, 0x0"),
+        (b"BM" + bytes(30), "gives an empty image"),
         (encoded_media.gif([np.zeros((2, 2), np.uint8)])[:-1], "truncated"),
     ],
 )

@@ -183,8 +183,13 @@ def test_samples_count_over_all_channels():
 
 def test_a_truncated_header_is_named():
     wav = _wav_bytes(SAMPLES)
-    assert "audio 0 has a truncated WAV header" in _error(
-        lambda: WavDecoder(8000, 100)(tf.constant(wav[:30]))
+    decoder = WavDecoder(8000, 100)
+    # One clip is "audio", a batch's are numbered.
+    assert "audio has a truncated WAV header" in _error(
+        lambda: decoder(tf.constant(wav[:30]))
+    )
+    assert "audio 1 has a truncated WAV header" in _error(
+        lambda: decoder(tf.constant([wav, wav[:30]]))
     )
 
 
