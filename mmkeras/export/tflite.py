@@ -462,11 +462,19 @@ def write_atomically(path, content):
 
 
 def calibration_samples(task, records, limit=CALIBRATION_EXAMPLES):
-    """Device inputs of up to `limit` records, one example each (numpy)."""
+    """Device inputs of up to `limit` examples, one at a time (numpy).
+
+    Args:
+        task: the `Task` being converted.
+        records: list of manifest records or a packed split.
+        limit: int.
+    """
     from mmkeras.data.pipeline import raw_dataset
 
+    if isinstance(records, (list, tuple)):
+        records = list(records)[:limit]
     modalities = task.preprocessor.modalities
-    raw = raw_dataset(list(records)[:limit], modalities, target_fields=())
+    raw = raw_dataset(records, modalities, target_fields=()).take(limit)
     for example in raw.batch(1).as_numpy_iterator():
         inputs = task.device_inputs(example)
         yield {name: np.asarray(value) for name, value in inputs.items()}
