@@ -90,6 +90,8 @@ def main():
         stop_fusion_gradients=args.stop_fusion_gradients,
         augment=args.augment,
         early_stopping_patience=args.early_stopping,
+        # The same numbers on every run of the same machine.
+        deterministic=True,
         verbose=0,
     )
     step(f"2/5 Training the fused model (3 encoders + {args.fusion} fusion)")

@@ -7,6 +7,7 @@ import os
 import sys
 
 import keras
+import tensorflow as tf
 
 from mmkeras.data.manifest import read_manifest
 from mmkeras.data.packing import is_packed
@@ -66,6 +67,9 @@ class TrainConfig:
         seed: int. Seeds weights, shuffling and augmentation.
         skip_bad_records: bool. Skip (and list) bad manifest records
             instead of stopping at the first one.
+        deterministic: bool. Make TensorFlow's ops and the input pipeline
+            deterministic (process-wide), so the same config trains the
+            same weights on the same machine; a little slower.
         verbose: int or None. Keras progress output: 0 silent, 1 progress
             bar, 2 one line per epoch; None picks 1 on a terminal, else 2.
     """
@@ -97,6 +101,7 @@ class TrainConfig:
     precision: str = "auto"
     seed: int = 0
     skip_bad_records: bool = False
+    deterministic: bool = False
     verbose: int = None
 
 
@@ -136,6 +141,8 @@ def train(config):
             f"task must be one of {TASKS}, received {config.task!r}."
         )
     keras.utils.set_random_seed(config.seed)
+    if config.deterministic:
+        tf.config.experimental.enable_op_determinism()
     source = load_source(config.manifest, None, config.skip_bad_records)
     modalities = _chosen_modalities(config, source)
     train_split = _split(

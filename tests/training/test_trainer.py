@@ -118,3 +118,11 @@ def test_late_fusion_averages_only_the_models_that_answered():
     np.testing.assert_allclose(
         fused, [[0.6, 0.4], [0.3, 0.7], [0.5, 0.5]], atol=1e-12
     )
+
+
+def test_deterministic_training_repeats_itself(manifest, tmp_path):
+    config = _config(manifest, tmp_path / "a", deterministic=True)
+    first = train(config).task.get_weights()
+    second = train(_config(manifest, tmp_path / "b", deterministic=True))
+    for a, b in zip(first, second.task.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
