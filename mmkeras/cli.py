@@ -62,6 +62,7 @@ def _train(args):
         precision=args.precision,
         seed=args.seed,
         skip_bad_records=args.skip_bad_records,
+        deterministic=args.deterministic,
         verbose=args.verbose,
     )
     result = train(config)
@@ -352,6 +353,11 @@ def _add_train_parser(commands):
     fit.add_argument("--learning-rate", type=float, default=3e-3)
     fit.add_argument("--precision", default="auto", choices=PRECISIONS)
     fit.add_argument("--seed", type=int, default=0)
+    fit.add_argument(
+        "--deterministic",
+        action="store_true",
+        help="the same weights on every run of this machine (a little slower)",
+    )
     train.add_argument(
         "--skip-bad-records",
         action="store_true",

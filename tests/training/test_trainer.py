@@ -2,6 +2,8 @@
 
 import json
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -121,8 +123,19 @@ def test_late_fusion_averages_only_the_models_that_answered():
 
 
 def test_deterministic_training_repeats_itself(manifest, tmp_path):
-    config = _config(manifest, tmp_path / "a", deterministic=True)
-    first = train(config).task.get_weights()
-    second = train(_config(manifest, tmp_path / "b", deterministic=True))
-    for a, b in zip(first, second.task.get_weights(), strict=True):
+    # In subprocesses: op determinism, once on, stays on in a process.
+    for run in ("a", "b"):
+        completed = subprocess.run(
+            [sys.executable, "-m", "mmkeras.cli", "train", "--deterministic"]
+            + [f"--manifest={manifest}", f"--output-dir={tmp_path / run}"]
+            + ["--epochs=1", "--batch-size=8", "--hidden-dim=8"]
+            + ["--image-size=16", "--clip-seconds=0.5", "--num-frames=3"],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert completed.returncode == 0, completed.stderr
+    first = load_task(str(tmp_path / "a")).get_weights()
+    second = load_task(str(tmp_path / "b")).get_weights()
+    for a, b in zip(first, second, strict=True):
         np.testing.assert_array_equal(a, b)
