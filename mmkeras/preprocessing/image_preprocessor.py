@@ -229,17 +229,18 @@ def _checked_pixels(encoded, name, max_pixels):
 
     def message():
         size = decode_limits.message(header["width"], "x", header["height"])
+        # A GIF's frames may hold more than its screen shows.
         description = tf.where(
-            header["frames"] > 1,
+            header["pixels"] > header["width"] * header["height"],
             decode_limits.message(
                 name,
                 " is a GIF of ",
-                header["frames"],
-                " frames of ",
                 size,
-                ", ",
+                " whose ",
+                header["frames"],
+                " frame(s) hold ",
                 header["pixels"],
-                " pixels in all",
+                " pixels",
             ),
             decode_limits.message(
                 name, " is ", size, " = ", header["pixels"], " pixels"

@@ -1,3 +1,5 @@
+import struct
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -107,7 +109,7 @@ def test_a_call_over_max_batch_pixels_is_refused_before_decoding():
 def test_an_animated_gif_counts_all_its_frames():
     gif = encoded_media.gif([np.zeros((10, 10), np.uint8)] * 4)
     preprocessor = ImagePreprocessor((4, 4), max_pixels=300)
-    assert "image is a GIF of 4 frames of 10x10, 400 pixels in all" in (
+    assert "image is a GIF of 10x10 whose 4 frame(s) hold 400 pixels" in (
         _error(lambda: preprocessor(gif))
     )
 
@@ -154,3 +156,42 @@ def test_decode_limits_are_set_for_a_call_then_restored():
     assert preprocessor(_png(0)).shape == (4, 4, 3)
     with pytest.raises(ValueError, match="must be at least max_pixels"):
         DecodeLimits(max_pixels=100, max_batch_pixels=50)
+
+
+def _jpeg_claiming(width, height):
+    """A real JPEG whose frame header (SOF0) is patched to claim a size."""
+    jpeg = bytearray(encoded_media.jpeg(encoded_media.grey(8, 8)))
+    sof = jpeg.index(b"\xff\xc0")
+    jpeg[sof + 5 : sof + 9] = struct.pack(">HH", height, width)
+    return bytes(jpeg)
+
+
+def _gif_frame_claiming(width, height):
+    """A 1x1 GIF whose one image descriptor claims a larger frame."""
+    gif = bytearray(encoded_media.gif([np.zeros((1, 1), np.uint8)]))
+    descriptor = 13 + 768  # header, screen, global colour table
+    gif[descriptor + 5 : descriptor + 9] = struct.pack("<HH", width, height)
+    return bytes(gif)
+
+
+@pytest.mark.parametrize(
+    "encoded, message",
+    [
+        (_jpeg_claiming(60000, 60000), "is 60000x60000 = 3600000000 pixels"),
+        (
+            _gif_frame_claiming(3000, 3000),
+            "is a GIF of 1x1 whose 1 frame(s) hold 9000000 pixels",
+        ),
+        (
+            encoded_media.bmp(encoded_media.grey(1, 1))[:18]
+            + struct.pack("<ii", 30000, -30000)
+            + encoded_media.bmp(encoded_media.grey(1, 1))[26:],
+            "is 30000x30000 = 900000000 pixels",
+        ),
+    ],
+)
+def test_every_format_is_measured_before_decoding(encoded, message):
+    preprocessor = ImagePreprocessor(image_size=(4, 4))
+    assert message + ", over the limit of 4194304 (max_pixels)" in _error(
+        lambda: preprocessor(tf.constant([encoded]))
+    )

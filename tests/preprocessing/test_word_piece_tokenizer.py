@@ -85,3 +85,12 @@ def test_a_text_over_max_text_bytes_is_refused_before_tokenizing():
     assert (
         WordPieceTokenizer.from_config(bounded.get_config()).max_text_bytes == 3
     )
+
+
+def test_max_text_bytes_inside_dataset_map():
+    tokenizer = WordPieceTokenizer(VOCABULARY, 4, max_text_bytes=8)
+    dataset = tf.data.Dataset.from_tensor_slices(["a red", "a red circle"])
+    with pytest.raises(
+        tf.errors.InvalidArgumentError, match="text 0 is 12 bytes"
+    ):
+        list(dataset.map(tokenizer))
