@@ -74,7 +74,10 @@ def test_emit_xspace_returns_the_trace_instead_of_writing_it(
     request.opts.host_tracer_level = 2
     request.emit_xspace = True
 
-    with grpc.insecure_channel(profiled_address) as channel:
+    # A trace holds every host thread's events: in a busy test process it
+    # can pass gRPC's 4 MB default, as TensorFlow's profiler client allows.
+    options = [("grpc.max_receive_message_length", 256 * 1024 * 1024)]
+    with grpc.insecure_channel(profiled_address, options=options) as channel:
         profile = channel.unary_unary(
             "/tensorflow.ProfilerService/Profile",
             request_serializer=profiler_service.ProfileRequest.SerializeToString,
