@@ -138,8 +138,56 @@ def _export(args):
         raise ValueError(
             "--format saved_model needs --base-path and --model-name."
         )
-    path = export_task(task, args.base_path, args.model_name, args.version)
+    from mmkeras.export.deployment import docker_command
+    from mmkeras.preprocessing.decode_limits import DecodeLimits
+    from mmkeras.preprocessing.decode_limits import limits_of
+
+    limits = DecodeLimits(
+        max_pixels=args.max_pixels,
+        max_batch_pixels=args.max_batch_pixels,
+        max_frames=args.max_frames,
+        max_audio_samples=args.max_audio_samples,
+        max_text_bytes=args.max_text_bytes,
+    )
+    path = export_task(
+        task,
+        args.base_path,
+        args.model_name,
+        args.version,
+        limits=limits,
+        warmup_examples=_warmup_examples(args, task),
+    )
     print(f"Exported SavedModel to {path}")
+    applied = {**limits_of(task.preprocessor), **limits.values()}
+    print("Decode limits: " + ", ".join(f"{k}={v}" for k, v in applied.items()))
+    print("Serve it with the official TF Serving:")
+    print("  " + docker_command(args.base_path, args.model_name))
+
+
+def _warmup_examples(args, task):
+    """Raw values of the first training records, for warmup requests."""
+    if not args.warmup_examples:
+        return None
+    from mmkeras.data.pipeline import raw_dataset
+    from mmkeras.training.trainer import load_source
+
+    manifest = args.manifest or _trained_manifest(args.training_dir)
+    modalities = task.preprocessor.modalities
+    train_split = load_source(manifest, modalities).split("train")
+    if isinstance(train_split, list):
+        train_split = train_split[: args.warmup_examples]
+    num_frames = task.metadata.get("train_config", {}).get("num_frames")
+    dataset = raw_dataset(
+        train_split, modalities, target_fields=(), max_video_frames=num_frames
+    ).take(args.warmup_examples)
+    examples = {m: [] for m in modalities}
+    for raw in dataset.as_numpy_iterator():
+        for modality in modalities:
+            value = raw[modality]
+            examples[modality].append(
+                list(value) if modality == "video" else value
+            )
+    return examples
 
 
 def _export_tflite(args, task):
@@ -413,8 +461,24 @@ def _add_export_parsers(commands):
     export.add_argument("--output", help="tflite: the .tflite file to write")
     export.add_argument(
         "--manifest",
-        help="tflite: held-out and calibration data (default: the "
+        help="held-out, calibration and warmup data (default: the "
         "training run's manifest)",
+    )
+    limits = export.add_argument_group(
+        "decode limits (saved_model; default: from the model's input sizes)"
+    )
+    limits.add_argument("--max-pixels", type=int, help="per image or frame")
+    limits.add_argument("--max-batch-pixels", type=int, help="per request")
+    limits.add_argument("--max-frames", type=int, help="per video clip")
+    limits.add_argument("--max-audio-samples", type=int, help="per WAV clip")
+    limits.add_argument("--max-text-bytes", type=int, help="per text")
+    export.add_argument(
+        "--warmup-examples",
+        type=int,
+        default=8,
+        metavar="N",
+        help="saved_model: warmup requests from the first N training "
+        "records (0: none)",
     )
     export.set_defaults(run=_export)
 

@@ -37,6 +37,7 @@ def parse_args():
     parser.add_argument("--workdir", default="artifacts/demo")
     parser.add_argument("--examples", type=int, default=1800)
     parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--seed", type=int, default=0)
     # The fusion measures, to compare them one at a time.
     parser.add_argument("--fusion", default="attention")
@@ -81,6 +82,7 @@ def main():
         manifest=manifest_path,
         output_dir=os.path.join(args.workdir, "training"),
         epochs=args.epochs,
+        batch_size=args.batch_size,
         seed=args.seed,
         clip_seconds=0.5,
         fusion=args.fusion,

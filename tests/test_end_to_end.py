@@ -81,16 +81,31 @@ def trained(workdir):
 @pytest.fixture(scope="module")
 def served(trained, workdir):
     _, training_dir, _ = trained
-    _ok(
+    exported = _ok(
         _mmkeras(
             "export",
             f"--training-dir={training_dir}",
             f"--base-path={workdir / 'models'}",
             "--model-name=tiny",
+            "--warmup-examples=3",
         )
     )
+    (workdir / "export.txt").write_text(exported.stdout)
     with ModelServerProcess("tiny", workdir / "models" / "tiny") as server:
         yield server
+
+
+def test_export_writes_warmup_and_prints_how_to_serve(served, workdir):
+    from mmkeras.export.warmup import read_warmup_file
+
+    output = (workdir / "export.txt").read_text()
+    assert "Decode limits: " in output and "max_pixels=" in output
+    docker = [line for line in output.splitlines() if "docker run" in line]
+    assert len(docker) == 1 and "tensorflow/serving" in docker[0]
+    assert "--model_config_file=/models/tiny/models.config" in docker[0]
+    logs = read_warmup_file(str(workdir / "models" / "tiny" / "1"))
+    assert len(logs) == 2  # serving_default and classify
+    assert (workdir / "models" / "tiny" / "models.config").is_file()
 
 
 def test_train_output_is_quiet_and_one_line_per_epoch(trained):
