@@ -139,3 +139,29 @@ def test_deterministic_training_repeats_itself(manifest, tmp_path):
     second = load_task(str(tmp_path / "b")).get_weights()
     for a, b in zip(first, second, strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_comparison_lines_by_hand():
+    from mmkeras.training.comparison import comparison_lines
+
+    names = ["a", "b"]
+    targets = ["a", "b", "b", "a"]
+    fused = {
+        None: np.array([[0.9, 0.1], [0.2, 0.8], [0.4, 0.6], [0.3, 0.7]]),
+        "image": np.array([[0.6, 0.4], [0.6, 0.4], [0.4, 0.6], [0.7, 0.3]]),
+    }
+    singles = {"image": np.array([[0.2, 0.8]] * 4)}
+    answered = {"image": np.array([True, True, True, False])}
+    conditions = [{"image": "degraded"}, {}, {"image": "degraded"}, {}]
+    lines = comparison_lines(
+        names, targets, fused, singles, answered, conditions
+    )
+    assert lines[0].split() == ["fused", "model,", "over", "gRPC", "0.7500"]
+    assert lines[1].split()[-1] == "0.7500"  # fused, image removed
+    assert lines[2].split()[-1] == "0.5000"  # image alone
+    # Late fusion: the image model's answers; uniform (class a) for the last.
+    assert lines[3].split()[-1] == "0.7500"
+    assert lines[4].split()[-1] == "0.5000"  # chance
+    assert (
+        "  image degraded" + " " * 19 + "(  2) 1.000 / 0.500 / 0.500" in lines
+    )
