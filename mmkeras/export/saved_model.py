@@ -135,10 +135,20 @@ def _limits_applied(task, limits):
 
 
 def _write_archive(task, directory):
-    signatures = task.serving_signatures()
+    write_signature_archive(
+        task, task.serving_signatures(), directory, "serving_signatures"
+    )
+
+
+def write_signature_archive(task, signatures, directory, method):
+    """Writes a task's `signatures` (name -> tf.function) as a SavedModel.
+
+    `method` names the task method they came from, for the error raised
+    when `serving_default` is not among them.
+    """
     if SIGNATURE_NAME not in signatures:
         raise ValueError(
-            f"{type(task).__name__}.serving_signatures() must include "
+            f"{type(task).__name__}.{method}() must include "
             f"'{SIGNATURE_NAME}', received {sorted(signatures)}."
         )
     archive = keras.export.ExportArchive()

@@ -14,14 +14,14 @@ import os
 import tempfile
 import warnings
 
-import keras
 import numpy as np
 import tensorflow as tf
 
 from mmkeras.export import op_check
+from mmkeras.export.saved_model import SIGNATURE_NAME
+from mmkeras.export.saved_model import write_signature_archive
 
 QUANTIZATIONS = ("none", "float16", "dynamic", "int8")
-SIGNATURE_NAME = "serving_default"
 # Examples the int8 calibration runs at most.
 CALIBRATION_EXAMPLES = 100
 # A calibrated range beyond this holds a sentinel (a mask's large negative
@@ -124,18 +124,7 @@ def write_device_saved_model(task, directory):
         list of str, the signature names (`serving_default` first).
     """
     signatures = task.device_signatures()
-    if SIGNATURE_NAME not in signatures:
-        raise ValueError(
-            f"{type(task).__name__}.device_signatures() must include "
-            f"'{SIGNATURE_NAME}', received {sorted(signatures)}."
-        )
-    archive = keras.export.ExportArchive()
-    archive.track(task)
-    if task.preprocessor is not None:
-        archive.track(task.preprocessor)
-    for name, function in signatures.items():
-        archive.add_endpoint(name, function)
-    archive.write_out(directory, verbose=False)
+    write_signature_archive(task, signatures, directory, "device_signatures")
     return [SIGNATURE_NAME] + sorted(set(signatures) - {SIGNATURE_NAME})
 
 
