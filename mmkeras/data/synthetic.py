@@ -57,8 +57,10 @@ import wave
 import numpy as np
 import tensorflow as tf
 
+from mmkeras.data.manifest import MODALITIES
+from mmkeras.data.manifest import check_modalities
+
 LABELS = ("circle", "cross", "diamond", "ring", "square", "triangle")
-MODALITIES = ("audio", "image", "text", "video")
 SYNONYMS = {
     "circle": ("circle", "disc", "round blob"),
     "cross": ("cross", "plus sign", "crosshair"),
@@ -154,7 +156,7 @@ def plan_dataset(num_examples, seed=0, modalities=("audio", "image", "text")):
     >>> len(plan), sorted(plan[0]), sorted(plan[0]["conditions"])
     (18, ['colour', 'conditions', 'label', 'split'], ['text'])
     """
-    modalities = _check_modalities(modalities)
+    modalities = check_modalities(modalities)
     if num_examples < 3 * len(LABELS):
         raise ValueError(
             f"num_examples must be at least {3 * len(LABELS)} (3 per class, "
@@ -513,18 +515,6 @@ def _write_image(path, pixels):
         encoded = tf.io.encode_jpeg(pixels, quality=90)
     with open(path, "wb") as f:
         f.write(encoded.numpy())
-
-
-def _check_modalities(modalities):
-    if isinstance(modalities, str):
-        modalities = (modalities,)
-    unknown = sorted(set(modalities) - set(MODALITIES))
-    if not modalities or unknown:
-        raise ValueError(
-            "modalities must be a non-empty subset of "
-            f"{MODALITIES}, received {tuple(modalities)}."
-        )
-    return tuple(sorted(set(modalities)))
 
 
 def _class_splits(count):
