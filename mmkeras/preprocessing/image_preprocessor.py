@@ -70,10 +70,8 @@ class ImagePreprocessor(PreprocessingLayer):
                 "image_size must be (height, width) with positive sizes, "
                 f"received {image_size!r}."
             )
-        self.max_pixels = max_pixels or decode_limits.DEFAULT_MAX_PIXELS
-        self.max_batch_pixels = (
-            max_batch_pixels
-            or decode_limits.default_max_batch_pixels(self.max_pixels)
+        self.max_pixels, self.max_batch_pixels = pixel_limits(
+            max_pixels, max_batch_pixels
         )
         self.check_limits()
 
@@ -121,6 +119,15 @@ class ImagePreprocessor(PreprocessingLayer):
             max_batch_pixels=self.max_batch_pixels,
         )
         return config
+
+
+def pixel_limits(max_pixels, max_batch_pixels):
+    """`(max_pixels, max_batch_pixels)`, a None replaced by its default."""
+    max_pixels = max_pixels or decode_limits.DEFAULT_MAX_PIXELS
+    max_batch_pixels = max_batch_pixels or (
+        decode_limits.default_max_batch_pixels(max_pixels)
+    )
+    return max_pixels, max_batch_pixels
 
 
 def check_pixel_limits(max_pixels, max_batch_pixels):

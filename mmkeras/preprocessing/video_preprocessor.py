@@ -7,6 +7,7 @@ from mmkeras.preprocessing import decode_limits
 from mmkeras.preprocessing.frame_sampler import FrameSampler
 from mmkeras.preprocessing.image_preprocessor import check_pixel_limits
 from mmkeras.preprocessing.image_preprocessor import decode_images
+from mmkeras.preprocessing.image_preprocessor import pixel_limits
 from mmkeras.preprocessing.preprocessing_layer import PreprocessingLayer
 
 
@@ -78,10 +79,8 @@ class VideoPreprocessor(PreprocessingLayer):
         self.max_frames = max_frames or decode_limits.default_max_frames(
             self.num_frames
         )
-        self.max_pixels = max_pixels or decode_limits.DEFAULT_MAX_PIXELS
-        self.max_batch_pixels = (
-            max_batch_pixels
-            or decode_limits.default_max_batch_pixels(self.max_pixels)
+        self.max_pixels, self.max_batch_pixels = pixel_limits(
+            max_pixels, max_batch_pixels
         )
         self.check_limits()
 
