@@ -1,8 +1,7 @@
 """Querying a served mmkeras model with raw inputs over gRPC."""
 
-import numpy as np
-
 from mmkeras.export.saved_model import SIGNATURE_NAME
+from mmkeras.export.warmup import raw_array
 
 
 def request_inputs(raw):
@@ -17,30 +16,7 @@ def request_inputs(raw):
         dict of modality to a numpy object array: `(batch,)`, or `(batch,
         frames)` for video.
     """
-    inputs = {}
-    for modality, values in raw.items():
-        if modality == "video":
-            inputs[modality] = _pad_clips(values)
-        else:
-            inputs[modality] = np.array(
-                [_as_bytes(v) for v in values], dtype=object
-            )
-    return inputs
-
-
-def _pad_clips(clips):
-    clips = [[_as_bytes(frame) for frame in clip] for clip in clips]
-    width = max([len(clip) for clip in clips] + [1])
-    padded = np.full((len(clips), width), b"", dtype=object)
-    for row, clip in enumerate(clips):
-        padded[row, : len(clip)] = clip
-    return padded
-
-
-def _as_bytes(value):
-    if isinstance(value, str):
-        return value.encode("utf-8")
-    return bytes(value)
+    return {modality: raw_array(values) for modality, values in raw.items()}
 
 
 def served_modalities(client, model_name):

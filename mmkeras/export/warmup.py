@@ -94,7 +94,7 @@ def warmup_logs(definitions, examples, model_name):
                     )
                 request.inputs[key].CopyFrom(
                     tf.make_tensor_proto(
-                        _rectangular(examples[key]),
+                        raw_array(examples[key]),
                         dtype=tf.dtypes.as_dtype(info.dtype),
                     )
                 )
@@ -158,11 +158,13 @@ def _as_bytes(value):
     return value.encode("utf-8") if isinstance(value, str) else bytes(value)
 
 
-def _rectangular(values):
-    """An array of raw values; lists of different lengths padded with ""."""
-    if not any(isinstance(v, (list, tuple)) for v in values):
+def raw_array(values):
+    """One input's raw values (bytes or str per example, or a list of
+    them, e.g. a clip's frames) as a request array: `(batch,)`, or
+    `(batch, width)` with shorter lists padded with b"" (width >= 1)."""
+    if not any(isinstance(v, (list, tuple, np.ndarray)) for v in values):
         return np.array([_as_bytes(v) for v in values], dtype=object)
-    width = max(len(v) for v in values)
+    width = max([len(v) for v in values] + [1])
     return np.array(
         [[_as_bytes(x) for x in v] + [b""] * (width - len(v)) for v in values],
         dtype=object,
