@@ -6,6 +6,8 @@ from keras import ops
 from mmkeras.functional_model import FunctionalModel
 from mmkeras.layers.image_standardization import ImageStandardization
 
+POOLINGS = ("max", "flatten")
+
 
 @keras.saving.register_keras_serializable(package="mmkeras")
 class ImageEncoder(FunctionalModel):
@@ -27,6 +29,11 @@ class ImageEncoder(FunctionalModel):
     mean both fail on small data. It has no batch norm, so it behaves the
     same in training and inference and inside `VideoEncoder`.
 
+    `pooling="flatten"` instead projects the whole final feature map
+    (every cell, in place) to the pooled output, for tasks where *where*
+    things are matters: a maximum over positions forgets it, so "a red
+    circle on the left" and "on the right" would embed alike.
+
     For a patch-token transformer, see `VisionTransformerEncoder`; both
     take `images` and return the same outputs, so either can be passed to
     `VideoEncoder` or a backbone.
@@ -36,6 +43,7 @@ class ImageEncoder(FunctionalModel):
         hidden_dim: int. Width of the output embeddings.
         num_layers: int. Number of convolution blocks; each halves the
             feature map.
+        pooling: "max" (position-free) or "flatten" (position-aware).
         **kwargs: Base model arguments, e.g. `name` and `dtype`.
 
     Inputs:
@@ -54,7 +62,13 @@ class ImageEncoder(FunctionalModel):
     TensorShape([2, 16])
     """
 
-    def __init__(self, image_size, hidden_dim, num_layers=3, **kwargs):
+    def __init__(
+        self, image_size, hidden_dim, num_layers=3, pooling="max", **kwargs
+    ):
+        if pooling not in POOLINGS:
+            raise ValueError(
+                f"pooling must be one of {POOLINGS}, received {pooling!r}."
+            )
         dtype = kwargs.pop("dtype", None)
         images = keras.Input(shape=tuple(image_size) + (3,), name="images")
         x = ImageStandardization(dtype=dtype, name="standardization")(images)
@@ -71,9 +85,15 @@ class ImageEncoder(FunctionalModel):
             x = keras.layers.MaxPooling2D(dtype=dtype, name=f"pool_{i}")(x)
         x = keras.layers.Dense(hidden_dim, dtype=dtype, name="projection")(x)
         tokens = keras.layers.Reshape((-1, hidden_dim), dtype=dtype)(x)
-        pooled = keras.layers.GlobalMaxPooling1D(dtype=dtype, name="pooling")(
-            tokens
-        )
+        if pooling == "max":
+            pooled = keras.layers.GlobalMaxPooling1D(
+                dtype=dtype, name="pooling"
+            )(tokens)
+        else:
+            pooled = keras.layers.Flatten(dtype=dtype)(tokens)
+            pooled = keras.layers.Dense(
+                hidden_dim, dtype=dtype, name="pooling"
+            )(pooled)
         super().__init__(
             inputs=images,
             outputs={
@@ -87,6 +107,7 @@ class ImageEncoder(FunctionalModel):
         self.image_size = tuple(image_size)
         self.hidden_dim = hidden_dim
         self.num_layers = num_layers
+        self.pooling = pooling
 
     def get_config(self):
         config = super().get_config()
@@ -94,5 +115,6 @@ class ImageEncoder(FunctionalModel):
             image_size=self.image_size,
             hidden_dim=self.hidden_dim,
             num_layers=self.num_layers,
+            pooling=self.pooling,
         )
         return config
