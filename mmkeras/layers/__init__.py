@@ -10,6 +10,7 @@ from mmkeras.layers.frame_mask import FrameMask
 from mmkeras.layers.gated_fusion import GatedFusion
 from mmkeras.layers.image_standardization import ImageStandardization
 from mmkeras.layers.log_mel_spectrogram import LogMelSpectrogram
+from mmkeras.layers.logit_scale import LogitScale
 from mmkeras.layers.masked_mean_pooling import MaskedMeanPooling
 from mmkeras.layers.masked_softmax import masked_softmax
 from mmkeras.layers.modality_dropout import ModalityDropout
@@ -31,6 +32,7 @@ __all__ = [
     "GatedFusion",
     "ImageStandardization",
     "LogMelSpectrogram",
+    "LogitScale",
     "MaskedMeanPooling",
     "ModalityDropout",
     "ModalityFusion",

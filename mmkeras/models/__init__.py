@@ -1,13 +1,23 @@
 """Backbones (encoders + fusion) and fit-ready tasks."""
 
+from mmkeras.models.dual_encoder import DualEncoder
+from mmkeras.models.gallery import Gallery
+from mmkeras.models.gallery import load_gallery
+from mmkeras.models.gallery import save_gallery
 from mmkeras.models.multimodal_backbone import MultimodalBackbone
 from mmkeras.models.multimodal_classifier import MultimodalClassifier
+from mmkeras.models.presets import dual_encoder
 from mmkeras.models.presets import multimodal_classifier
 from mmkeras.models.task import Task
 
 __all__ = [
+    "DualEncoder",
+    "Gallery",
     "MultimodalBackbone",
     "MultimodalClassifier",
     "Task",
+    "dual_encoder",
+    "load_gallery",
     "multimodal_classifier",
+    "save_gallery",
 ]

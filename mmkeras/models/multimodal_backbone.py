@@ -6,7 +6,7 @@ from mmkeras.functional_model import FunctionalModel
 from mmkeras.layers.modality_dropout import ModalityDropout
 
 
-def _model_inputs_by_name(encoders):
+def model_inputs_by_name(encoders):
     """One fresh `keras.Input` per distinct encoder input name."""
     inputs = {}
     for modality in sorted(encoders):
@@ -102,7 +102,7 @@ class MultimodalBackbone(FunctionalModel):
         if not encoders:
             raise ValueError("MultimodalBackbone needs at least one encoder.")
         token_level = getattr(fusion, "token_level", False)
-        inputs = _model_inputs_by_name(encoders)
+        inputs = model_inputs_by_name(encoders)
         modality_mask = None
         if modality_presence:
             modality_mask = {}

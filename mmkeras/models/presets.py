@@ -9,9 +9,13 @@ from mmkeras.layers.concat_fusion import ConcatFusion
 from mmkeras.layers.cross_attention_fusion import CrossAttentionFusion
 from mmkeras.layers.gated_fusion import GatedFusion
 from mmkeras.layers.weighted_sum_fusion import WeightedSumFusion
+from mmkeras.models.dual_encoder import DualEncoder
 from mmkeras.models.multimodal_backbone import MultimodalBackbone
 from mmkeras.models.multimodal_classifier import MultimodalClassifier
 from mmkeras.preprocessing.classifier_preprocessor import ClassifierPreprocessor
+from mmkeras.preprocessing.dual_encoder_preprocessor import (
+    DualEncoderPreprocessor,
+)
 from mmkeras.preprocessing.image_preprocessor import ImagePreprocessor
 from mmkeras.preprocessing.multimodal_preprocessor import MultimodalPreprocessor
 from mmkeras.preprocessing.video_preprocessor import VideoPreprocessor
@@ -83,52 +87,21 @@ def multimodal_classifier(
     >>> sorted(model.input)
     ['image_present', 'images', 'padding_mask', 'text_present', 'token_ids']
     """
-    modalities = sorted(set(modalities))
-    unknown = sorted(set(modalities) - set(MODALITIES))
-    if unknown or not modalities:
-        raise ValueError(
-            f"modalities must be a non-empty subset of {MODALITIES}, "
-            f"received {modalities}."
-        )
-    if "text" in modalities and not vocabulary:
-        raise ValueError("A text modality needs a vocabulary.")
-    size = (image_size, image_size)
-    encoder_args = dict(
+    modalities = _check_modalities(modalities, vocabulary)
+    encoders, layers = _modality_parts(
+        modalities,
+        vocabulary,
         hidden_dim=hidden_dim,
         num_layers=num_layers,
         num_heads=num_heads,
+        image_size=image_size,
+        sequence_length=sequence_length,
+        sample_rate=sample_rate,
+        clip_seconds=clip_seconds,
+        num_frames=num_frames,
         dropout=dropout,
         dtype=dtype,
     )
-    encoders, layers = {}, {}
-    if "audio" in modalities:
-        encoders["audio"] = AudioEncoder(
-            sample_rate, name="audio_encoder", **encoder_args
-        )
-        layers["wav_decoder"] = WavDecoder(
-            sample_rate, round(clip_seconds * sample_rate), resample=True
-        )
-    if "image" in modalities:
-        encoders["image"] = ImageEncoder(
-            size, hidden_dim, dtype=dtype, name="image_encoder"
-        )
-        layers["image_preprocessor"] = ImagePreprocessor(size)
-    if "text" in modalities:
-        encoders["text"] = TextEncoder(
-            len(vocabulary),
-            sequence_length,
-            name="text_encoder",
-            **encoder_args,
-        )
-        layers["tokenizer"] = WordPieceTokenizer(vocabulary, sequence_length)
-    if "video" in modalities:
-        frame_encoder = ImageEncoder(
-            size, hidden_dim, dtype=dtype, name="frame_encoder"
-        )
-        encoders["video"] = VideoEncoder(
-            frame_encoder, name="video_encoder", **encoder_args
-        )
-        layers["video_preprocessor"] = VideoPreprocessor(num_frames, size)
     backbone = MultimodalBackbone(
         encoders,
         _fusion(fusion, modalities, hidden_dim, num_heads, dtype),
@@ -153,6 +126,162 @@ def multimodal_classifier(
         dtype=dtype,
         name="classifier",
     )
+
+
+def dual_encoder(
+    modalities=("image", "text"),
+    vocabulary=None,
+    embedding_dim=64,
+    loss="clip",
+    hidden_dim=64,
+    num_layers=1,
+    num_heads=2,
+    image_size=32,
+    sequence_length=24,
+    sample_rate=8000,
+    clip_seconds=1.0,
+    num_frames=8,
+    dropout=0.1,
+    dtype=None,
+    metadata=None,
+):
+    """A `DualEncoder` for retrieval between two modalities, with its
+    preprocessor.
+
+    The towers are the project's encoders, as in `multimodal_classifier`;
+    the image (and frame) encoder pools by flattening its feature map,
+    since for retrieval *where* an object is matters.
+
+    Args:
+        modalities: two of "audio", "image", "text", "video".
+        vocabulary: list of str. The tokenizer's word pieces (text only).
+        embedding_dim: int. Width of the shared embedding space.
+        loss: "clip" or "sigmoid".
+        hidden_dim, num_layers, num_heads, dropout: encoder sizes.
+        image_size, sequence_length, sample_rate, clip_seconds,
+            num_frames: input sizes, as in `multimodal_classifier`.
+        dtype: dtype policy name (e.g. "mixed_float16") or None.
+        metadata: dict of JSON values saved with the task.
+
+    Example:
+    >>> model = dual_encoder(vocabulary=["[PAD]", "[UNK]", "a"])
+    >>> sorted(model.output)
+    ['image_embeddings', 'text_embeddings']
+    """
+    modalities = _check_modalities(modalities, vocabulary)
+    if len(modalities) != 2:
+        raise ValueError(
+            f"A dual encoder needs two modalities, received {modalities}."
+        )
+    encoders, layers = _modality_parts(
+        modalities,
+        vocabulary,
+        hidden_dim=hidden_dim,
+        num_layers=num_layers,
+        num_heads=num_heads,
+        image_size=image_size,
+        sequence_length=sequence_length,
+        sample_rate=sample_rate,
+        clip_seconds=clip_seconds,
+        num_frames=num_frames,
+        dropout=dropout,
+        dtype=dtype,
+        image_pooling="flatten",
+    )
+    preprocessor = DualEncoderPreprocessor(
+        MultimodalPreprocessor(**layers), name="preprocessor"
+    )
+    return DualEncoder(
+        encoders,
+        embedding_dim=embedding_dim,
+        loss=loss,
+        preprocessor=preprocessor,
+        metadata=metadata,
+        dtype=dtype,
+        name="dual_encoder",
+    )
+
+
+def _check_modalities(modalities, vocabulary):
+    modalities = sorted(set(modalities))
+    unknown = sorted(set(modalities) - set(MODALITIES))
+    if unknown or not modalities:
+        raise ValueError(
+            f"modalities must be a non-empty subset of {MODALITIES}, "
+            f"received {modalities}."
+        )
+    if "text" in modalities and not vocabulary:
+        raise ValueError("A text modality needs a vocabulary.")
+    return modalities
+
+
+def _modality_parts(
+    modalities,
+    vocabulary,
+    hidden_dim,
+    num_layers,
+    num_heads,
+    image_size,
+    sequence_length,
+    sample_rate,
+    clip_seconds,
+    num_frames,
+    dropout,
+    dtype,
+    image_pooling="max",
+):
+    """One encoder and one preprocessing layer per modality.
+
+    Returns:
+        `(encoders, layers)`: modality to encoder, and the
+        `MultimodalPreprocessor` arguments.
+    """
+    size = (image_size, image_size)
+    encoder_args = dict(
+        hidden_dim=hidden_dim,
+        num_layers=num_layers,
+        num_heads=num_heads,
+        dropout=dropout,
+        dtype=dtype,
+    )
+    encoders, layers = {}, {}
+    if "audio" in modalities:
+        encoders["audio"] = AudioEncoder(
+            sample_rate, name="audio_encoder", **encoder_args
+        )
+        layers["wav_decoder"] = WavDecoder(
+            sample_rate, round(clip_seconds * sample_rate), resample=True
+        )
+    if "image" in modalities:
+        encoders["image"] = ImageEncoder(
+            size,
+            hidden_dim,
+            pooling=image_pooling,
+            dtype=dtype,
+            name="image_encoder",
+        )
+        layers["image_preprocessor"] = ImagePreprocessor(size)
+    if "text" in modalities:
+        encoders["text"] = TextEncoder(
+            len(vocabulary),
+            sequence_length,
+            name="text_encoder",
+            **encoder_args,
+        )
+        layers["tokenizer"] = WordPieceTokenizer(vocabulary, sequence_length)
+    if "video" in modalities:
+        frame_encoder = ImageEncoder(
+            size,
+            hidden_dim,
+            pooling=image_pooling,
+            dtype=dtype,
+            name="frame_encoder",
+        )
+        encoders["video"] = VideoEncoder(
+            frame_encoder, name="video_encoder", **encoder_args
+        )
+        layers["video_preprocessor"] = VideoPreprocessor(num_frames, size)
+    return encoders, layers
 
 
 def _fusion(kind, modalities, hidden_dim, num_heads, dtype):

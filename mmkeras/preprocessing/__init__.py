@@ -2,6 +2,9 @@
 
 from mmkeras.preprocessing.classifier_preprocessor import ClassifierPreprocessor
 from mmkeras.preprocessing.decode_limits import DecodeLimits
+from mmkeras.preprocessing.dual_encoder_preprocessor import (
+    DualEncoderPreprocessor,
+)
 from mmkeras.preprocessing.decode_limits import limits_of
 from mmkeras.preprocessing.frame_sampler import FrameSampler
 from mmkeras.preprocessing.image_preprocessor import ImagePreprocessor
@@ -17,6 +20,7 @@ from mmkeras.preprocessing.word_piece_tokenizer import WordPieceTokenizer
 __all__ = [
     "ClassifierPreprocessor",
     "DecodeLimits",
+    "DualEncoderPreprocessor",
     "FrameSampler",
     "ImagePreprocessor",
     "MultimodalPreprocessor",

@@ -105,16 +105,29 @@ class MultimodalPreprocessor(PreprocessingLayer):
                 f"{list(self.modalities)}, missing {missing}. Pass an empty "
                 "value for a modality an example does not have."
             )
-        layers = self._layers_by_modality()
         outputs = {}
         for modality in self.modalities:
-            raw = tf.convert_to_tensor(inputs[modality])
-            layer_outputs = layers[modality](raw)
-            if modality == "image":
-                layer_outputs = {"images": layer_outputs}
-            outputs.update(layer_outputs)
-            outputs[f"{modality}_present"] = is_present(modality, raw)
+            outputs.update(self.modality_inputs(modality, inputs[modality]))
         return outputs
+
+    def modality_inputs(self, modality, raw):
+        """One modality's model inputs and `<modality>_present` flag.
+
+        Args:
+            modality: str, one of `modalities`.
+            raw: that modality's raw values, as `call` takes them.
+        """
+        layer = self._layers_by_modality().get(modality)
+        if layer is None:
+            raise ValueError(
+                f"This preprocessor reads {list(self.modalities)}, not "
+                f"{modality!r}."
+            )
+        raw = tf.convert_to_tensor(raw)
+        outputs = layer(raw)
+        if modality == "image":
+            outputs = {"images": outputs}
+        return {**outputs, f"{modality}_present": is_present(modality, raw)}
 
 
 def is_present(modality, raw):
