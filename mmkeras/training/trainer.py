@@ -14,16 +14,20 @@ from mmkeras.data.packing import is_packed
 from mmkeras.data.packing import open_packed
 from mmkeras.data.pipeline import make_dataset
 from mmkeras.data.pipeline import raw_dataset
+from mmkeras.models.dual_encoder import DualEncoder
+from mmkeras.models.presets import dual_encoder
 from mmkeras.models.presets import multimodal_classifier
 from mmkeras.preprocessing.vocabulary import learn_vocabulary
 from mmkeras.training.augmentation import augment
 from mmkeras.training.precision import resolve_precision
+from mmkeras.training.retrieval import RetrievalValidation
+from mmkeras.training.retrieval import read_pairs
 
 logger = logging.getLogger(__name__)
 
 TASK_FILE = "task.keras"
 CONFIG_FILE = "config.json"
-TASKS = ("classify",)
+TASKS = ("classify", "retrieve")
 LABEL_FIELD = "label"
 
 
@@ -38,7 +42,9 @@ class TrainConfig:
             drive early stopping.
         output_dir: str. Receives `task.keras`, `config.json` and the
             resumable backup.
-        task: str. "classify".
+        task: str. "classify" (labels from the `label` field) or
+            "retrieve" (a `DualEncoder` on pairs of two modalities; see
+            `retrieval.read_pairs`).
         modalities: tuple of str or None. None uses every modality field
             found in the manifest.
         fusion: "attention", "weighted_sum", "concat", "gated" or
@@ -58,7 +64,11 @@ class TrainConfig:
             weighted per example by the fusion, to the fused logits.
         stop_fusion_gradients: bool. Encoders learn from their own heads
             only; the fusion learns to combine them.
-        augment: bool. Random shifts, noise, gain and token drops.
+        embedding_dim: int. Retrieval: width of the shared space.
+        loss: str. Retrieval: "clip" (InfoNCE) or "sigmoid" (SigLIP).
+        augment: bool or None. Random shifts, noise, gain and token
+            drops; None: on for classification, off for retrieval (a
+            shift moves objects, a dropped word changes a caption).
         epochs, batch_size, learning_rate, weight_decay: optimisation.
             The learning rate follows a cosine decay from its peak.
         early_stopping_patience: int. Epochs without a better validation
@@ -95,7 +105,9 @@ class TrainConfig:
     auxiliary_loss_weight: float = 1.0
     modality_evidence: bool = True
     stop_fusion_gradients: bool = True
-    augment: bool = True
+    embedding_dim: int = 64
+    loss: str = "clip"
+    augment: bool = None
     epochs: int = 20
     batch_size: int = 32
     learning_rate: float = 3e-3
@@ -117,8 +129,15 @@ class TrainResult:
     skipped: list
 
 
-def load_source(path, modalities=None, skip_bad_records=False):
-    """A manifest or a packed data set, by what `path` is."""
+def load_source(path, modalities=None, skip_bad_records=False, task="classify"):
+    """A manifest or a packed data set, by what `path` is, for `task`."""
+    if task == "retrieve":
+        if is_packed(path):
+            raise ValueError(
+                f"{path} is a packed data set; retrieval reads a manifest of "
+                "pairs."
+            )
+        return read_pairs(path, modalities, skip_bad_records)
     if is_packed(path):
         return open_packed(path)
     return read_manifest(
@@ -147,7 +166,12 @@ def train(config):
     keras.utils.set_random_seed(config.seed)
     if config.deterministic:
         tf.config.experimental.enable_op_determinism()
-    source = load_source(config.manifest, None, config.skip_bad_records)
+    source = load_source(
+        config.manifest,
+        config.modalities if config.task == "retrieve" else None,
+        config.skip_bad_records,
+        config.task,
+    )
     modalities = _chosen_modalities(config, source)
     train_split = _split(
         source, "train", modalities, config.manifest, required=True
@@ -157,7 +181,10 @@ def train(config):
         validation_split = _split(
             source, "validation", modalities, config.manifest
         )
-    task = build_classifier(config, source, train_split, modalities)
+    build = (
+        build_dual_encoder if config.task == "retrieve" else build_classifier
+    )
+    task = build(config, source, train_split, modalities)
     logger.info("dtype policy: %s", task.dtype_policy.name)
     train_data = _dataset(task, train_split, modalities, config, training=True)
     validation_data = None
@@ -176,13 +203,18 @@ def train(config):
     )
     os.makedirs(config.output_dir, exist_ok=True)
     _write_config(config, modalities)
+    callbacks = _callbacks(config, validation_data is not None)
+    if config.task == "retrieve" and validation_split is not None:
+        callbacks.insert(
+            0, RetrievalValidation(validation_split, config.batch_size)
+        )
     history = task.fit(
         train_data,
         shuffle=False,  # the dataset reshuffles itself every epoch
         validation_data=validation_data,
         epochs=config.epochs,
         verbose=_verbosity(config.verbose),
-        callbacks=_callbacks(config, validation_data is not None),
+        callbacks=callbacks,
     )
     task.save(os.path.join(config.output_dir, TASK_FILE))
     return TrainResult(
@@ -220,6 +252,35 @@ def build_classifier(config, source, train_split, modalities):
         dtype=resolve_precision(config.precision),
         metadata={"train_config": _config_dict(config, modalities)},
     )
+
+
+def build_dual_encoder(config, source, train_split, modalities):
+    """The retrieval task for this config and data."""
+    vocabulary = None
+    if "text" in modalities:
+        vocabulary = learn_vocabulary(_captions(train_split))
+    return dual_encoder(
+        modalities,
+        vocabulary=vocabulary,
+        embedding_dim=config.embedding_dim,
+        loss=config.loss,
+        hidden_dim=config.hidden_dim,
+        num_layers=config.num_layers,
+        num_heads=config.num_heads,
+        image_size=config.image_size,
+        sequence_length=config.sequence_length,
+        sample_rate=config.sample_rate,
+        clip_seconds=config.clip_seconds,
+        num_frames=config.num_frames,
+        dropout=config.dropout,
+        dtype=resolve_precision(config.precision),
+        metadata={"train_config": _config_dict(config, modalities)},
+    )
+
+
+def task_kind(task):
+    """The `TrainConfig.task` that builds tasks like `task`."""
+    return "retrieve" if isinstance(task, DualEncoder) else "classify"
 
 
 def load_task(output_dir):
@@ -289,7 +350,10 @@ def _captions(split):
 
 def _dataset(task, split, modalities, config, training):
     preprocessor = task.preprocessor
-    if training and config.augment:
+    augmenting = config.augment
+    if augmenting is None:
+        augmenting = config.task == "classify"
+    if training and augmenting:
         seed = config.seed
 
         def preprocessor(raw):
@@ -301,10 +365,13 @@ def _dataset(task, split, modalities, config, training):
         preprocessor,
         config.batch_size,
         modalities=modalities,
-        target_fields=(LABEL_FIELD,),
+        target_fields=(task.preprocessor.label_field,),
         shuffle=training,
         seed=config.seed,
         max_video_frames=config.num_frames,
+        # A contrastive loss over a last batch of one or two pairs is
+        # nearly free and teaches nothing.
+        drop_remainder=training and config.task == "retrieve",
     )
 
 
