@@ -2,10 +2,10 @@
 
 from mmkeras.preprocessing.classifier_preprocessor import ClassifierPreprocessor
 from mmkeras.preprocessing.decode_limits import DecodeLimits
+from mmkeras.preprocessing.decode_limits import limits_of
 from mmkeras.preprocessing.dual_encoder_preprocessor import (
     DualEncoderPreprocessor,
 )
-from mmkeras.preprocessing.decode_limits import limits_of
 from mmkeras.preprocessing.frame_sampler import FrameSampler
 from mmkeras.preprocessing.image_preprocessor import ImagePreprocessor
 from mmkeras.preprocessing.multimodal_preprocessor import MultimodalPreprocessor
