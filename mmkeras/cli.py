@@ -19,8 +19,12 @@ TF_SERVING_RELEASE = "2.21"
 
 
 def _make_demo_data(args):
+    if args.task == "retrieve":
+        _make_retrieval_data(args)
+        return
     from mmkeras.data.synthetic import write_dataset
 
+    args.examples = args.examples or 1800
     path = write_dataset(
         args.directory,
         args.examples,
@@ -28,6 +32,22 @@ def _make_demo_data(args):
         modalities=tuple(args.modalities),
     )
     print(f"Wrote {args.examples} examples; manifest: {path}")
+
+
+def _make_retrieval_data(args):
+    from mmkeras.data.synthetic_scenes import write_retrieval_dataset
+
+    summary = write_retrieval_dataset(
+        args.directory,
+        num_train_images=args.examples or 8000,
+        num_test_images=args.test_images,
+        num_validation_images=args.test_images,
+        seed=args.seed,
+    )
+    counts = ", ".join(
+        f"{n} {split}" for split, n in summary.num_images.items()
+    )
+    print(f"Wrote scenes ({counts}); manifest: {summary.manifest_path}")
 
 
 def _train(args):
@@ -53,6 +73,8 @@ def _train(args):
         auxiliary_loss_weight=args.auxiliary_loss_weight,
         modality_evidence=args.modality_evidence,
         stop_fusion_gradients=args.stop_fusion_gradients,
+        embedding_dim=args.embedding_dim,
+        loss=args.loss,
         augment=args.augment,
         epochs=args.epochs,
         batch_size=args.batch_size,
@@ -85,10 +107,12 @@ def _evaluate(args):
     from mmkeras.training.evaluation import evaluate
     from mmkeras.training.trainer import load_source
     from mmkeras.training.trainer import load_task
+    from mmkeras.training.trainer import task_kind
 
     task = load_task(args.model)
+    kind = task_kind(task)
     source = load_source(
-        args.manifest, task.preprocessor.modalities, args.skip_bad_records
+        args.manifest, task.preprocessor.modalities, args.skip_bad_records, kind
     )
     split = source.split(args.split)
     if isinstance(split, list):
@@ -96,7 +120,8 @@ def _evaluate(args):
             raise ValueError(
                 f"{args.manifest} has no records with split '{args.split}'."
             )
-        check_targets(task, split, args.manifest)
+        if kind == "classify":
+            check_targets(task, split, args.manifest)
     _print_skipped(getattr(source, "skipped", []))
     if args.server:
         metrics = _evaluate_served(args, task, split)
@@ -131,6 +156,8 @@ def _export(args):
     from mmkeras.training.trainer import load_task
 
     task = load_task(args.training_dir)
+    if args.gallery:
+        _attach_gallery(task, args.gallery)
     if args.format == "tflite":
         _export_tflite(args, task)
         return
@@ -164,16 +191,32 @@ def _export(args):
     print("  " + docker_command(args.base_path, args.model_name))
 
 
+def _attach_gallery(task, directory):
+    import os
+
+    from mmkeras.models import DualEncoder
+    from mmkeras.models import load_gallery
+
+    if not isinstance(task, DualEncoder):
+        raise ValueError("--gallery is for retrieval tasks (a DualEncoder).")
+    modality = task.modalities[0]
+    task.attach_gallery(
+        load_gallery(os.path.join(directory, modality), memory_map=False)
+    )
+
+
 def _warmup_examples(args, task):
     """Raw values of the first training records, for warmup requests."""
     if not args.warmup_examples:
         return None
     from mmkeras.data.pipeline import raw_dataset
     from mmkeras.training.trainer import load_source
+    from mmkeras.training.trainer import task_kind
 
     manifest = args.manifest or _trained_manifest(args.training_dir)
     modalities = task.preprocessor.modalities
-    train_split = load_source(manifest, modalities).split("train")
+    source = load_source(manifest, modalities, task=task_kind(task))
+    train_split = source.split("train")
     if isinstance(train_split, list):
         train_split = train_split[: args.warmup_examples]
     num_frames = task.metadata.get("train_config", {}).get("num_frames")
@@ -312,6 +355,67 @@ def _print_prediction(outputs, modalities):
     )
 
 
+def _index(args):
+    from mmkeras.training.retrieval import index_manifest
+    from mmkeras.training.trainer import load_task
+    from mmkeras.training.trainer import task_file
+
+    task = _retrieval_task(load_task(args.model), args.model)
+    galleries = index_manifest(
+        task,
+        args.manifest,
+        args.output,
+        args.batch_size,
+        task_file=task_file(args.model),
+    )
+    for modality, gallery in galleries.items():
+        print(
+            f"Indexed {len(gallery)} {modality} items "
+            f"({gallery.width}-wide) into {args.output}/{modality}"
+        )
+
+
+def _retrieval_task(task, path):
+    from mmkeras.models import DualEncoder
+
+    if not isinstance(task, DualEncoder):
+        raise ValueError(
+            f"{path} holds a {type(task).__name__}; index and search need a "
+            "retrieval task (mmkeras train --task retrieve)."
+        )
+    return task
+
+
+def _search(args):
+    import os
+
+    import numpy as np
+
+    from mmkeras.models import load_gallery
+    from mmkeras.models.gallery import check_width
+    from mmkeras.models.gallery_search import search_numpy
+    from mmkeras.training.trainer import load_task
+
+    if bool(args.text) == bool(args.image):
+        raise ValueError("Give one query: --text or --image.")
+    query_modality = "text" if args.text else "image"
+    model = args.model or os.path.join(args.index, "task.keras")
+    task = _retrieval_task(load_task(model), model)
+    (gallery_modality,) = [m for m in task.modalities if m != query_modality]
+    gallery = load_gallery(os.path.join(args.index, gallery_modality))
+    check_width(gallery.embeddings, task.embedding_dim, f"{args.index}")
+    query = args.text if args.text else _read(args.image, "--image")
+    if not query.strip():
+        raise ValueError(f"The --{query_modality} query is empty.")
+    embedding = np.asarray(task.embed(query_modality, [query]))
+    scores, rows = search_numpy(embedding, gallery.embeddings, args.k)
+    for rank, (score, row) in enumerate(zip(scores[0], rows[0]), start=1):
+        item_id, path = gallery.ids[row], gallery.paths[row]
+        # A caption's id is the caption itself: print it once.
+        shown = path if item_id == path else f"{item_id}  {path}"
+        print(f"{rank:>3}  {score:.4f}  {shown}")
+
+
 def _pack(args):
     from mmkeras.data.manifest import read_manifest
     from mmkeras.data.packing import pack
@@ -342,7 +446,9 @@ def _add_train_parser(commands):
     train = commands.add_parser("train", help="train a task from a manifest")
     train.add_argument("--manifest", required=True, help="JSONL or pack dir")
     train.add_argument("--output-dir", required=True)
-    train.add_argument("--task", default="classify", choices=["classify"])
+    train.add_argument(
+        "--task", default="classify", choices=["classify", "retrieve"]
+    )
     train.add_argument(
         "--modalities",
         nargs="+",
@@ -359,6 +465,15 @@ def _add_train_parser(commands):
     model.add_argument("--sample-rate", type=int, default=8000)
     model.add_argument("--clip-seconds", type=float, default=1.0)
     model.add_argument("--num-frames", type=int, default=8)
+    model.add_argument(
+        "--embedding-dim", type=int, default=64, help="retrieve: shared width"
+    )
+    model.add_argument(
+        "--loss",
+        default="clip",
+        choices=["clip", "sigmoid"],
+        help="retrieve: InfoNCE (CLIP) or sigmoid (SigLIP)",
+    )
     reg = train.add_argument_group("regularisation")
     reg.add_argument("--dropout", type=float, default=0.1)
     reg.add_argument("--modality-dropout", type=float, default=0.25)
@@ -382,10 +497,11 @@ def _add_train_parser(commands):
         "encoder learns from its own head only)",
     )
     reg.add_argument(
-        "--no-augment",
-        dest="augment",
-        action="store_false",
-        help="turn off random shifts, noise, gain and token drops",
+        "--augment",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="random shifts, noise, gain and token drops (default: on for "
+        "classify, off for retrieve)",
     )
     reg.add_argument("--weight-decay", type=float, default=1e-4)
     reg.add_argument(
@@ -460,6 +576,11 @@ def _add_export_parsers(commands):
     )
     export.add_argument("--output", help="tflite: the .tflite file to write")
     export.add_argument(
+        "--gallery",
+        help="retrieve: an `mmkeras index` directory; adds the search "
+        "signature, with the gallery inside the version",
+    )
+    export.add_argument(
         "--manifest",
         help="held-out, calibration and warmup data (default: the "
         "training run's manifest)",
@@ -516,7 +637,26 @@ def build_parser():
         "make-demo-data", help="write the synthetic multimodal dataset"
     )
     data.add_argument("directory")
-    data.add_argument("--examples", type=int, default=1800)
+    data.add_argument(
+        "--task",
+        default="classify",
+        choices=["classify", "retrieve"],
+        help="classify: the noisy multimodal set; retrieve: image-caption "
+        "scenes",
+    )
+    data.add_argument(
+        "--examples",
+        type=int,
+        default=None,
+        help="classify: examples (default 1800); retrieve: training images "
+        "(default 8000)",
+    )
+    data.add_argument(
+        "--test-images",
+        type=int,
+        default=1000,
+        help="retrieve: images in each of the test and validation splits",
+    )
     data.add_argument("--seed", type=int, default=0)
     data.add_argument(
         "--modalities",
@@ -546,6 +686,27 @@ def build_parser():
     _add_evaluate_parser(commands)
 
     _add_export_parsers(commands)
+
+    index = commands.add_parser(
+        "index", help="embed a manifest's items into a search gallery"
+    )
+    index.add_argument("--model", required=True, help="training dir")
+    index.add_argument("--manifest", required=True)
+    index.add_argument("--output", required=True, help="gallery directory")
+    index.add_argument("--batch-size", type=int, default=64)
+    index.set_defaults(run=_index)
+
+    search = commands.add_parser(
+        "search", help="search a gallery with a caption or an image"
+    )
+    search.add_argument("--index", required=True, help="gallery directory")
+    search.add_argument("--text", help="find images for this caption")
+    search.add_argument("--image", help="find captions for this image file")
+    search.add_argument("-k", type=int, default=5, help="results to show")
+    search.add_argument(
+        "--model", help="training dir (default: the gallery's own model)"
+    )
+    search.set_defaults(run=_search)
 
     predict = commands.add_parser(
         "predict", help="query a served classifier over gRPC"

@@ -88,7 +88,12 @@ def export_task(
         definitions = warmup.signature_defs(temp_dir)
         check_float_outputs(definitions)
         if warmup_examples is not None:
-            logs = warmup.warmup_logs(definitions, warmup_examples, model_name)
+            logs = warmup.warmup_logs(
+                definitions,
+                warmup_examples,
+                model_name,
+                scalars=task.warmup_scalars(),
+            )
             warmup.write_warmup_file(temp_dir, logs)
             _check_warmup(temp_dir, logs)
         os.rename(temp_dir, final_dir)

@@ -56,7 +56,7 @@ def is_classify_signature(signature_def):
     )
 
 
-def warmup_logs(definitions, examples, model_name):
+def warmup_logs(definitions, examples, model_name, scalars=None):
     """One PredictionLog per signature, each asking for every example.
 
     Args:
@@ -66,6 +66,8 @@ def warmup_logs(definitions, examples, model_name):
             variable axis, such as a clip's frames).
         model_name: str. Recorded in each request's ModelSpec (servers
             replay warmup against the version they load, whatever name).
+        scalars: dict or None. The value of each scalar (rank-0) input,
+            such as a search signature's `k`; one per request.
 
     Returns:
         list of `prediction_log_pb2.PredictionLog`, in signature order.
@@ -87,6 +89,13 @@ def warmup_logs(definitions, examples, model_name):
         else:
             request = log.predict_log.request
             for key, info in sorted(definition.inputs.items()):
+                if _is_scalar(info) and key in (scalars or {}):
+                    request.inputs[key].CopyFrom(
+                        tf.make_tensor_proto(
+                            scalars[key], dtype=tf.dtypes.as_dtype(info.dtype)
+                        )
+                    )
+                    continue
                 if key not in examples:
                     raise ValueError(
                         f"Signature {name!r} takes input {key!r}, but the "
@@ -140,6 +149,11 @@ def request_inputs(log):
             key: tf.make_ndarray(proto) for key, proto in request.inputs.items()
         }
     return request.model_spec.signature_name, inputs
+
+
+def _is_scalar(info):
+    shape = info.tensor_shape
+    return not shape.unknown_rank and not shape.dim
 
 
 def _count(examples):

@@ -274,6 +274,9 @@ class DualEncoder(Task):
 
         return search
 
+    def warmup_scalars(self):
+        return {SEARCH_K: 1} if self.gallery is not None else {}
+
     def evaluate_outputs(self, outputs, targets):
         """Full-gallery retrieval metrics of `serving_default` outputs.
 

@@ -85,6 +85,11 @@ class Task(FunctionalModel):
             f"{type(self).__name__} does not define serving signatures."
         )
 
+    def warmup_scalars(self):
+        """Values for the serving signatures' scalar inputs (e.g. a search
+        signature's `k`) in warmup requests; the rest are raw examples."""
+        return {}
+
     def evaluate_outputs(self, outputs, targets):
         """dict of metric name to float, from `serving_default` outputs."""
         raise NotImplementedError(

@@ -5,6 +5,7 @@ import dataclasses
 import logging
 import os
 import shutil
+import sys
 
 import keras
 import numpy as np
@@ -162,7 +163,12 @@ def _distinct_items(records, modality):
 def _embed_items(task, modality, items, batch_size):
     records = [record for _, _, record in items]
     batches = raw_dataset(records, (modality,), target_fields=())
-    progress = keras.utils.Progbar(len(records), unit_name=modality)
+    # A bar on a terminal; in a log, one line at the end.
+    progress = keras.utils.Progbar(
+        len(records),
+        verbose=1 if sys.stdout.isatty() else 2,
+        unit_name=modality,
+    )
     embedded = []
     for batch in batches.padded_batch(batch_size).as_numpy_iterator():
         embedded.append(np.asarray(task.embed(modality, batch[modality])))

@@ -283,11 +283,16 @@ def task_kind(task):
     return "retrieve" if isinstance(task, DualEncoder) else "classify"
 
 
+def task_file(output_dir):
+    """The `.keras` file of a training directory (or the path itself)."""
+    if os.path.isdir(output_dir):
+        return os.path.join(output_dir, TASK_FILE)
+    return output_dir
+
+
 def load_task(output_dir):
     """The task saved by `train` in `output_dir` (or a `.keras` path)."""
-    path = output_dir
-    if os.path.isdir(output_dir):
-        path = os.path.join(output_dir, TASK_FILE)
+    path = task_file(output_dir)
     if not os.path.isfile(path):
         raise FileNotFoundError(
             f"No trained task at {path}; run `mmkeras train` with "
