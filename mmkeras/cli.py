@@ -409,7 +409,8 @@ def _search(args):
         raise ValueError(f"The --{query_modality} query is empty.")
     embedding = np.asarray(task.embed(query_modality, [query]))
     scores, rows = search_numpy(embedding, gallery.embeddings, args.k)
-    for rank, (score, row) in enumerate(zip(scores[0], rows[0]), start=1):
+    results = zip(scores[0], rows[0], strict=True)
+    for rank, (score, row) in enumerate(results, start=1):
         item_id, path = gallery.ids[row], gallery.paths[row]
         # A caption's id is the caption itself: print it once.
         shown = path if item_id == path else f"{item_id}  {path}"
