@@ -239,11 +239,13 @@ def _export_tflite(args, task):
     from mmkeras.export.tflite import export_tflite
     from mmkeras.training.evaluation import check_targets
     from mmkeras.training.trainer import load_source
+    from mmkeras.training.trainer import task_kind
 
     if not args.output:
         raise ValueError("--format tflite needs --output, the .tflite file.")
     manifest = args.manifest or _trained_manifest(args.training_dir)
-    source = load_source(manifest, task.preprocessor.modalities)
+    kind = task_kind(task)
+    source = load_source(manifest, task.preprocessor.modalities, task=kind)
     held_out = None
     for split in ("test", "validation"):
         records = source.split(split)
@@ -255,7 +257,7 @@ def _export_tflite(args, task):
             f"{manifest} has no test or validation records to measure the "
             "TFLite model on."
         )
-    if isinstance(held_out, list):
+    if isinstance(held_out, list) and kind == "classify":
         check_targets(task, held_out, manifest)
     result = export_tflite(
         task,
