@@ -36,6 +36,8 @@ setup(
         "ai-edge-litert>=2.0",
         # Video clips (MP4, WebM, GIF) are decoded through FFmpeg's libraries.
         "av>=14",
+        # Result sheets (retrieval queries with their images and captions).
+        "pillow>=11",
     ],
     extras_require={
         "dev": [

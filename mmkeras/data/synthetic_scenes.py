@@ -56,6 +56,7 @@ SIZES = ("small", "large")
 POSITIONS = ("top left", "top right", "bottom left", "bottom right")
 ATTRIBUTES = ("colour", "shape", "size", "position")
 SPLITS = ("train", "validation", "test")
+DEFAULT_IMAGE_SIZE = 48
 FAMILY_SIZE = 5
 # Caption words per attribute value. A position is named by its row word
 # and its column word, in either order.
@@ -225,6 +226,30 @@ def plan_scenes(num_images, num_objects=2, seed=0):
     [True, False, False, False, False]
     """
     return plan_splits({"all": num_images}, num_objects, seed)["all"]
+
+
+def gallery_neighbours(records):
+    """How hard a written split is: its images' one-attribute neighbours.
+
+    Args:
+        records: the split's manifest records (`image_id` and `text`
+            fields); each image's scene is read back from its caption.
+
+    Returns:
+        dict with `images`, and the `mean` and `min` count of other images
+        of the split that differ from an image in one attribute only.
+    """
+    scenes = {}
+    for record in records:
+        if record["image_id"] not in scenes:
+            objects = parse_caption(record["text"])
+            scenes[record["image_id"]] = Scene(objects, family=0)
+    counts = one_attribute_neighbours(list(scenes.values()))
+    return {
+        "images": len(counts),
+        "mean": float(np.mean(counts)),
+        "min": int(np.min(counts)),
+    }
 
 
 def plan_splits(split_sizes, num_objects=2, seed=0):
@@ -538,7 +563,7 @@ def write_retrieval_dataset(
     num_validation_images=1000,
     num_test_images=1000,
     captions_per_image=2,
-    image_size=48,
+    image_size=DEFAULT_IMAGE_SIZE,
     num_objects=2,
     seed=0,
 ):
