@@ -38,6 +38,8 @@ setup(
         "av>=14",
         # Result sheets (retrieval queries with their images and captions).
         "pillow>=11",
+        # Training curves and validation metrics in TensorBoard.
+        "tensorboard>=2.21,<2.22",
     ],
     extras_require={
         "dev": [

@@ -96,6 +96,21 @@ def main():
     print("Goals:")
     for line in retrieval_report.goal_lines(metrics):
         print(line)
+    images, labels, class_names = synthetic_scenes.zero_shot_examples(
+        seed=args.seed
+    )
+    print(
+        f"Zero-shot classification: {len(images)} one-object scenes, "
+        f"{len(class_names)} classes (colour and shape):"
+    )
+    for line in retrieval_report.zero_shot_lines(
+        result.task,
+        images,
+        labels,
+        class_names,
+        synthetic_scenes.ZERO_SHOT_TEMPLATES,
+    ):
+        print(line)
     sheet = os.path.join(args.workdir, "queries.png")
     retrieval_report.query_sheet(result.task, test, sheet, seed=args.seed)
     with open(os.path.join(args.workdir, "metrics.json"), "w") as f:

@@ -228,6 +228,44 @@ def plan_scenes(num_images, num_objects=2, seed=0):
     return plan_splits({"all": num_images}, num_objects, seed)["all"]
 
 
+def zero_shot_examples(num_images=320, image_size=DEFAULT_IMAGE_SIZE, seed=0):
+    """One-object scenes labelled "<colour> <shape>", for zero-shot tests.
+
+    The size and the cell are random, so a class's prompts must cover
+    them: `ZERO_SHOT_TEMPLATES` names every size and cell.
+
+    Returns:
+        `(images, labels, class_names)`: PNG bytes, int class rows, and the
+        class names (every colour with every shape).
+    """
+    import tensorflow as tf
+
+    rng = np.random.default_rng(seed)
+    class_names = [f"{c} {s}" for c in COLOURS for s in SHAPES]
+    images, labels = [], []
+    for _ in range(num_images):
+        label = int(rng.integers(len(class_names)))
+        colour, shape = class_names[label].split(" ")
+        item = SceneObject(
+            position=POSITIONS[rng.integers(len(POSITIONS))],
+            shape=shape,
+            colour=colour,
+            size=SIZES[rng.integers(len(SIZES))],
+        )
+        pixels = draw_scene(Scene((item,), family=0), image_size, rng)
+        images.append(tf.io.encode_png(pixels).numpy())
+        labels.append(label)
+    return images, np.array(labels), class_names
+
+
+# Prompts for `zero_shot_examples`' classes: every size in every cell.
+ZERO_SHOT_TEMPLATES = tuple(
+    f"a {size} {{}} in the {position}"
+    for size in SIZES
+    for position in POSITIONS
+)
+
+
 def gallery_neighbours(records):
     """How hard a written split is: its images' one-attribute neighbours.
 

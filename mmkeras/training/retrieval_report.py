@@ -167,3 +167,33 @@ def _wrap(text, width):
         else:
             line = f"{line} {word}".strip()
     return "\n".join(lines + [line])
+
+
+def zero_shot_lines(task, images, labels, class_names, templates):
+    """Zero-shot top-1/top-5 with the prompts averaged, with one prompt,
+    and by chance."""
+    from mmkeras.models.zero_shot import class_embeddings
+    from mmkeras.models.zero_shot import top_k_accuracy
+
+    embeddings = np.concatenate(
+        [
+            np.asarray(task.embed("image", images[i : i + 64]))
+            for i in range(0, len(images), 64)
+        ]
+    )
+    rows = [
+        (f"{len(templates)} prompts averaged", templates),
+        ('one prompt "a {}"', ["a {}"]),
+    ]
+    lines = []
+    for label, prompts in rows:
+        classes = class_embeddings(task, class_names, prompts)
+        accuracy = top_k_accuracy(embeddings, labels, classes)
+        lines.append(
+            f"  {label:<22} top-1 {accuracy['top1']:.4f}  "
+            f"top-5 {accuracy['top5']:.4f}"
+        )
+    count = len(class_names)
+    top5 = min(5, count) / count
+    lines.append(f"  {'chance':<22} top-1 {1 / count:.4f}  top-5 {top5:.4f}")
+    return lines
