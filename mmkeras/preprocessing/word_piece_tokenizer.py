@@ -121,6 +121,14 @@ class WordPieceTokenizer(PreprocessingLayer):
             outputs = {k: v[0] for k, v in outputs.items()}
         return outputs
 
+    def piece_counts(self, texts):
+        """int64 `(batch,)`: each text's word pieces before truncation to
+        `sequence_length`, to tell whether it is long enough."""
+        pieces = self._tokenizer.tokenize(tf.convert_to_tensor(texts))
+        if pieces.shape.rank == 3:
+            pieces = pieces.merge_dims(1, 2)
+        return pieces.row_lengths()
+
     def _check_length(self, texts):
         lengths = tf.cast(tf.strings.length(texts), tf.int64)
         # A zero length at the end keeps an empty batch well defined.

@@ -7,6 +7,7 @@ import os
 import sys
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from mmkeras.data.manifest import read_manifest
@@ -29,6 +30,8 @@ TASK_FILE = "task.keras"
 CONFIG_FILE = "config.json"
 TASKS = ("classify", "retrieve")
 LABEL_FIELD = "label"
+# Warn when more than this fraction of training captions gets cut.
+TRUNCATION_WARNING = 0.01
 
 
 @dataclasses.dataclass
@@ -186,6 +189,8 @@ def train(config):
     )
     task = build(config, source, train_split, modalities)
     logger.info("dtype policy: %s", task.dtype_policy.name)
+    if "text" in modalities:
+        _warn_if_truncated(task, _captions(train_split), config)
     train_data = _dataset(task, train_split, modalities, config, training=True)
     validation_data = None
     if validation_split is not None:
@@ -351,6 +356,23 @@ def _captions(split):
     """The non-empty training captions, from any kind of source."""
     texts = raw_dataset(split, ("text",), target_fields=())
     return [t["text"].decode() for t in texts.as_numpy_iterator() if t["text"]]
+
+
+def _warn_if_truncated(task, captions, config):
+    """A warning when the model cuts many captions: words past
+    `sequence_length` are lost to it, in training and serving alike."""
+    tokenizer = task.preprocessor.features.tokenizer
+    counts = tokenizer.piece_counts(captions).numpy()
+    cut = float(np.mean(counts > config.sequence_length))
+    if cut > TRUNCATION_WARNING:
+        logger.warning(
+            "%.0f%% of the training captions are longer than sequence_length="
+            "%d word pieces (the longest has %d) and are cut; raise "
+            "--sequence-length.",
+            100 * cut,
+            config.sequence_length,
+            counts.max(),
+        )
 
 
 def _dataset(task, split, modalities, config, training):

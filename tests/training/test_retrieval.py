@@ -177,3 +177,32 @@ def test_query_sheet_draws_five_queries_with_their_true_ranks(scenes, tmp_path):
     assert {caption for caption, _ in ranks} <= {r["text"] for r in test}
     sheet = tf.io.decode_png(tf.io.read_file(path))
     assert sheet.shape[0] == 5 * (96 + 12) and sheet.shape[2] == 3
+
+
+def test_training_warns_when_captions_are_cut(scenes, tmp_path, caplog):
+    config = dict(
+        manifest=scenes,
+        task="retrieve",
+        hidden_dim=8,
+        embedding_dim=8,
+        image_size=48,
+        epochs=1,
+        batch_size=16,
+        validate=False,
+        verbose=0,
+    )
+    with caplog.at_level("WARNING", logger="mmkeras.training.trainer"):
+        train(
+            TrainConfig(
+                output_dir=str(tmp_path / "a"), sequence_length=36, **config
+            )
+        )
+        assert not caplog.records
+        train(
+            TrainConfig(
+                output_dir=str(tmp_path / "b"), sequence_length=8, **config
+            )
+        )
+    (record,) = caplog.records
+    assert "longer than sequence_length=8 word pieces" in record.getMessage()
+    assert "raise --sequence-length" in record.getMessage()
