@@ -4,6 +4,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from mmkeras.models.device_inputs import device_input_specs
+from mmkeras.models.device_inputs import to_device_inputs
+from mmkeras.models.device_inputs import to_model_inputs
 from mmkeras.models.multimodal_backbone import MultimodalBackbone
 from mmkeras.models.task import Task
 
@@ -11,9 +14,6 @@ from mmkeras.models.task import Task
 CLASSIFY_INPUT = "inputs"
 CLASSIFY_CLASSES = "classes"
 CLASSIFY_SCORES = "scores"
-# Device inputs in [0, 255] that ImagePreprocessor's scaling takes to the
-# model's [-1, 1].
-PIXEL_INPUTS = ("images", "video_frames")
 
 
 @keras.saving.register_keras_serializable(package="mmkeras")
@@ -321,12 +321,7 @@ class MultimodalClassifier(Task):
 
         @tf.function(input_signature=[self._device_input_specs()])
         def serve(inputs):
-            features = dict(inputs)
-            if "text" in features:
-                features.update(tokenizer(features.pop("text")))
-            for key in PIXEL_INPUTS:
-                if key in features:
-                    features[key] = features[key] / 127.5 - 1.0
+            features = to_model_inputs(inputs, tokenizer)
             logits, weights = self.call_with_modality_weights(features)
             probabilities = tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1)
             return {
@@ -344,49 +339,18 @@ class MultimodalClassifier(Task):
         back from [-1, 1] to [0, 255] and captions stay strings.
         """
         features = self.preprocessor.features(raw)
-        inputs = {
-            key: value
-            for key, value in features.items()
-            if key not in ("token_ids", "padding_mask")
-        }
-        if "text" in self.preprocessor.modalities:
-            inputs["text"] = tf.convert_to_tensor(raw["text"])
-        for key in PIXEL_INPUTS:
-            if key in inputs:
-                inputs[key] = (inputs[key] + 1.0) * 127.5
-        return inputs
+        text = raw["text"] if "text" in self.preprocessor.modalities else None
+        return to_device_inputs(features, text)
 
     def _device_input_specs(self):
         features = self.preprocessor.features
-        specs = {
-            f"{m}_present": tf.TensorSpec([None], tf.bool, f"{m}_present")
-            for m in features.modalities
+        return {
+            **{
+                f"{m}_present": tf.TensorSpec([None], tf.bool, f"{m}_present")
+                for m in features.modalities
+            },
+            **device_input_specs(features),
         }
-        if features.image_preprocessor is not None:
-            size = list(features.image_preprocessor.image_size)
-            specs["images"] = tf.TensorSpec(
-                [None, *size, 3], tf.float32, "images"
-            )
-        if features.tokenizer is not None:
-            specs["text"] = tf.TensorSpec([None], tf.string, "text")
-        if features.wav_decoder is not None:
-            samples = features.wav_decoder.num_samples
-            specs["audio_waveform"] = tf.TensorSpec(
-                [None, samples], tf.float32, "audio_waveform"
-            )
-            specs["audio_mask"] = tf.TensorSpec(
-                [None, samples], tf.bool, "audio_mask"
-            )
-        if features.video_preprocessor is not None:
-            video = features.video_preprocessor
-            shape = [None, video.num_frames, *video.image_size, 3]
-            specs["video_frames"] = tf.TensorSpec(
-                shape, tf.float32, "video_frames"
-            )
-            specs["frame_mask"] = tf.TensorSpec(
-                [None, video.num_frames], tf.bool, "frame_mask"
-            )
-        return specs
 
 
 def weighted_evidence(modality_logits, modality_weights):
