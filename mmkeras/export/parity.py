@@ -119,14 +119,16 @@ def _litert_predict(task, interpreter):
 
 
 def _first_example(task, held_out):
-    """Device inputs of one held-out example with some modality."""
+    """Device inputs of one held-out example with some modality (a task
+    whose device inputs have no `<modality>_present` flags has all)."""
     from mmkeras.data.pipeline import raw_dataset
 
     modalities = task.preprocessor.modalities
     for raw in raw_dataset(held_out, modalities, target_fields=()).batch(1):
         inputs = task.device_inputs(raw)
-        present = [inputs[f"{m}_present"] for m in modalities]
-        if np.any(present):
+        flags = [f"{m}_present" for m in modalities]
+        present = [inputs[flag] for flag in flags if flag in inputs]
+        if not present or np.any(present):
             return {k: np.asarray(v) for k, v in inputs.items()}
     raise ValueError("No held-out example has any of the model's modalities.")
 
@@ -168,7 +170,7 @@ def _checks(variants):
     if not {"none", "dynamic"} <= set(variants):
         return {}
     full, dynamic = variants["none"], variants["dynamic"]
-    metric = next(k for k in full["metrics"] if k != "examples")
+    metric = _metric_names(full["metrics"])[0]
     points = 100 * (dynamic["metrics"][metric] - full["metrics"][metric])
     return {
         "dynamic_metric_within_1_point": {
@@ -186,10 +188,16 @@ def _checks(variants):
     }
 
 
+def _metric_names(metrics):
+    """The task's float metrics, leaving out counts (`examples`,
+    retrieval's `gallery_items`); the first is the one checked."""
+    return [k for k, v in metrics.items() if isinstance(v, float)]
+
+
 def format_report(report):
     """The table `mmkeras export --format tflite` prints."""
     keras_metrics = report["keras"]["metrics"]
-    names = [k for k in keras_metrics if k != "examples"]
+    names = _metric_names(keras_metrics)
     lines = [
         f"TFLite parity on {report['examples']} held-out examples "
         f"(Keras model: "
@@ -198,7 +206,7 @@ def format_report(report):
         f"{report['saved_model']['latency_ms']:.2f} ms)",
         f"{'variant':<9}{'size':>10}{'x f32':>7}{'x f32*':>8}"
         f"{'max|diff|':>11}"
-        + "".join(f"{n:>10}" for n in names)
+        + "".join(f"{n:>{_width(n)}}" for n in names)
         + f"{'b1 ms':>8}{'x SM':>7}",
     ]
     saved_latency = report["saved_model"]["latency_ms"]
@@ -209,7 +217,7 @@ def format_report(report):
             f"{variant.get('size_ratio', 1.0):>7.2f}"
             f"{variant.get('size_ratio_without_text_tables', 1.0):>8.2f}"
             f"{diff:>11.2e}"
-            + "".join(f"{variant['metrics'][n]:>10.4f}" for n in names)
+            + "".join(f"{variant['metrics'][n]:>{_width(n)}.4f}" for n in names)
             + f"{variant['latency_ms']:>8.2f}"
             f"{variant['latency_ms'] / saved_latency:>7.2f}"
         )
@@ -229,6 +237,11 @@ def format_report(report):
         verdict = "yes" if check["ok"] else "NO"
         lines.append(f"{name}: {verdict} ({detail})")
     return "\n".join(lines)
+
+
+def _width(name):
+    """A metric column's width: 10, or more for a longer name."""
+    return max(10, len(name) + 1)
 
 
 def _megabytes(size):

@@ -411,13 +411,28 @@ def export_tflite(task, path, quantize="none", calibration=(), held_out=None):
 
     Returns:
         A `TfliteExport`.
+
+    Raises:
+        ValueError: if the task refuses `quantize`
+            (`task.unsupported_quantizations()`); the report leaves out
+            what it refuses.
     """
     from mmkeras.export import parity
 
-    calibration = list(calibration)
+    unsupported = task.unsupported_quantizations()
+    if quantize in unsupported:
+        raise ValueError(
+            f"{type(task).__name__} does not export {quantize}: "
+            f"{unsupported[quantize]}"
+        )
     wanted = [quantize]
     if held_out is not None:
-        wanted = [q for q in QUANTIZATIONS if q != "int8" or calibration]
+        wanted = [q for q in QUANTIZATIONS if q not in unsupported]
+    # Calibration samples are device inputs made from records: only
+    # int8 reads them.
+    calibration = list(calibration) if "int8" in wanted else []
+    if held_out is not None:
+        wanted = [q for q in wanted if q != "int8" or calibration]
         wanted += [quantize] if quantize not in wanted else []
     with tempfile.TemporaryDirectory() as temp_dir:
         saved_model_dir = os.path.join(temp_dir, "device")

@@ -29,6 +29,8 @@ class Task(FunctionalModel):
       decoded frames, text strings), every op a TFLite builtin or a TF
       Text TFLite op. `device_inputs(raw)` makes those inputs from a batch
       of raw values, so held-out records measure the device model too.
+      `unsupported_quantizations()` names the TFLite quantizations that
+      would not serve the task, and why.
     - One `.keras` file reloads the whole task: weights, preprocessor (and
       with it the vocabulary and class names) and `metadata`, a JSON dict
       such as the training configuration.
@@ -107,6 +109,11 @@ class Task(FunctionalModel):
         raise NotImplementedError(
             f"{type(self).__name__} does not define device inputs."
         )
+
+    def unsupported_quantizations(self):
+        """dict of TFLite quantization (e.g. "int8") that export refuses
+        for this task to the one-line reason."""
+        return {}
 
     def get_config(self):
         config = super().get_config()
