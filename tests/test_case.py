@@ -397,3 +397,25 @@ def _assert_output_equal(actual, expected, atol):
         np.testing.assert_allclose(actual, expected, atol=atol)
     else:
         np.testing.assert_array_equal(actual, expected)
+
+
+def run_mmkeras(*args, timeout=600):
+    """Runs the `mmkeras` command line in a subprocess, as a user would."""
+    import subprocess
+    import sys
+
+    return subprocess.run(
+        [sys.executable, "-m", "mmkeras.cli", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={
+            k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"
+        },
+    )
+
+
+def succeeded(completed):
+    """`completed` (a `run_mmkeras` result), once its exit status is 0."""
+    assert completed.returncode == 0, completed.stderr
+    return completed

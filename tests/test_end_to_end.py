@@ -3,8 +3,6 @@ files -> train -> evaluate -> export -> mmkeras-model-server -> predict."""
 
 import json
 import os
-import subprocess
-import sys
 
 import grpc
 import numpy as np
@@ -17,6 +15,8 @@ from mmkeras.training import load_task
 from mmkeras.training.evaluation import predict_split
 from serving.client import PredictionClient
 from serving.process import ModelServerProcess
+from tests.test_case import run_mmkeras
+from tests.test_case import succeeded
 
 pytestmark = pytest.mark.slow
 
@@ -31,29 +31,11 @@ TRAIN_FLAGS = (
 )
 
 
-def _mmkeras(*args, timeout=300):
-    """Runs the `mmkeras` command line in a subprocess, as a user would."""
-    return subprocess.run(
-        [sys.executable, "-m", "mmkeras.cli", *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={
-            k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"
-        },
-    )
-
-
-def _ok(completed):
-    assert completed.returncode == 0, completed.stderr
-    return completed
-
-
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("e2e")
-    _ok(
-        _mmkeras(
+    succeeded(
+        run_mmkeras(
             "make-demo-data",
             workdir / "data",
             "--examples=60",
@@ -67,8 +49,8 @@ def workdir(tmp_path_factory):
 @pytest.fixture(scope="module")
 def trained(workdir):
     manifest = workdir / "data" / "manifest.jsonl"
-    completed = _ok(
-        _mmkeras(
+    completed = succeeded(
+        run_mmkeras(
             "train",
             f"--manifest={manifest}",
             f"--output-dir={workdir / 'training'}",
@@ -81,8 +63,8 @@ def trained(workdir):
 @pytest.fixture(scope="module")
 def served(trained, workdir):
     _, training_dir, _ = trained
-    exported = _ok(
-        _mmkeras(
+    exported = succeeded(
+        run_mmkeras(
             "export",
             f"--training-dir={training_dir}",
             f"--base-path={workdir / 'models'}",
@@ -133,13 +115,13 @@ def test_the_saved_task_carries_its_class_names_and_config(trained):
 
 def test_evaluate_locally_and_through_the_server_agree(trained, served):
     manifest, training_dir, _ = trained
-    local = _ok(
-        _mmkeras(
+    local = succeeded(
+        run_mmkeras(
             "evaluate", f"--model={training_dir}", f"--manifest={manifest}"
         )
     )
-    remote = _ok(
-        _mmkeras(
+    remote = succeeded(
+        run_mmkeras(
             "evaluate",
             f"--model={training_dir}",
             f"--manifest={manifest}",
@@ -193,8 +175,8 @@ def test_predict_command_prints_the_class_name(trained, served, workdir):
         for m in MODALITIES
         if record.get(m) is not None
     ]
-    completed = _ok(
-        _mmkeras(
+    completed = succeeded(
+        run_mmkeras(
             "predict", f"--server={served.address}", "--model=tiny", *given
         )
     )
@@ -227,9 +209,13 @@ def test_a_request_with_every_modality_empty_is_invalid(served):
 
 def test_pack_then_train_from_the_pack(workdir):
     manifest = workdir / "data" / "manifest.jsonl"
-    _ok(_mmkeras("pack", f"--manifest={manifest}", f"--output={workdir / 'p'}"))
-    completed = _ok(
-        _mmkeras(
+    succeeded(
+        run_mmkeras(
+            "pack", f"--manifest={manifest}", f"--output={workdir / 'p'}"
+        )
+    )
+    completed = succeeded(
+        run_mmkeras(
             "train",
             f"--manifest={workdir / 'p'}",
             f"--output-dir={workdir / 'from_pack'}",
@@ -246,13 +232,15 @@ def test_a_user_error_is_one_line_and_debug_shows_the_traceback(workdir):
     bad = workdir / "bad.jsonl"
     good = {"text": "a ring", "label": "ring", "split": "train"}
     bad.write_text(json.dumps(good) + '\n{"text": 5, "label": "x"}\n')
-    completed = _mmkeras("train", f"--manifest={bad}", "--output-dir=x")
+    completed = run_mmkeras("train", f"--manifest={bad}", "--output-dir=x")
     assert completed.returncode == 1
     lines = completed.stderr.strip().splitlines()
     assert len(lines) == 1, completed.stderr
     assert lines[0].startswith("mmkeras train: error: ")
     assert f"{bad} line 2" in lines[0] and "'text'" in lines[0]
-    debug = _mmkeras("--debug", "train", f"--manifest={bad}", "--output-dir=x")
+    debug = run_mmkeras(
+        "--debug", "train", f"--manifest={bad}", "--output-dir=x"
+    )
     assert "Traceback" in debug.stderr
 
 
@@ -269,7 +257,7 @@ def test_skip_bad_records_lists_each_reason(workdir):
         )
         + "\n"
     )
-    completed = _mmkeras(
+    completed = run_mmkeras(
         "train",
         f"--manifest={broken}",
         f"--output-dir={workdir / 'skipping'}",

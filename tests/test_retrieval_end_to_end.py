@@ -2,10 +2,7 @@
 make-demo-data -> train -> evaluate -> index -> search -> export with a
 gallery -> mmkeras-model-server -> embed and search over gRPC."""
 
-import os
 import re
-import subprocess
-import sys
 
 import grpc
 import numpy as np
@@ -19,6 +16,8 @@ from mmkeras.training import load_task
 from mmkeras.training.retrieval import read_pairs
 from serving.client import PredictionClient
 from serving.process import ModelServerProcess
+from tests.test_case import run_mmkeras
+from tests.test_case import succeeded
 
 pytestmark = pytest.mark.slow
 
@@ -36,23 +35,6 @@ TRAIN_FLAGS = (
 )
 
 
-def _mmkeras(*args, timeout=600):
-    return subprocess.run(
-        [sys.executable, "-m", "mmkeras.cli", *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={
-            k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"
-        },
-    )
-
-
-def _ok(completed):
-    assert completed.returncode == 0, completed.stderr
-    return completed
-
-
 def _user_error(completed, fragment):
     """A one-line error on stderr naming `fragment`, exit status 1."""
     assert completed.returncode == 1, completed.stderr
@@ -63,8 +45,8 @@ def _user_error(completed, fragment):
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("retrieval")
-    _ok(
-        _mmkeras(
+    succeeded(
+        run_mmkeras(
             "make-demo-data",
             workdir / "data",
             "--task=retrieve",
@@ -82,8 +64,8 @@ def manifest(workdir):
 
 @pytest.fixture(scope="module")
 def trained(workdir, manifest):
-    _ok(
-        _mmkeras(
+    succeeded(
+        run_mmkeras(
             "train",
             f"--manifest={manifest}",
             f"--output-dir={workdir / 'run'}",
@@ -95,8 +77,8 @@ def trained(workdir, manifest):
 
 @pytest.fixture(scope="module")
 def gallery(trained, workdir, manifest):
-    _ok(
-        _mmkeras(
+    succeeded(
+        run_mmkeras(
             "index",
             f"--model={trained}",
             f"--manifest={manifest}",
@@ -114,10 +96,10 @@ def _printed_metrics(stdout):
 
 
 def test_a_tiny_training_beats_chance_by_a_wide_margin(trained, manifest):
-    printed = _mmkeras(
+    printed = run_mmkeras(
         "evaluate", f"--model={trained}", f"--manifest={manifest}"
     )
-    metrics = _printed_metrics(_ok(printed).stdout)
+    metrics = _printed_metrics(succeeded(printed).stdout)
     assert metrics["gallery_items"] == TEST_IMAGES
     assert metrics["examples"] == 2 * TEST_IMAGES
     chance = chance_metrics(TEST_IMAGES, 2)
@@ -150,8 +132,8 @@ def test_index_holds_each_item_once_with_the_model_embeddings(
 
 def test_search_prints_the_top_k_of_an_exact_search(trained, gallery):
     caption = "a large red circle in the top left and a small blue box"
-    printed = _ok(
-        _mmkeras("search", f"--index={gallery}", f"--text={caption}", "-k=3")
+    printed = succeeded(
+        run_mmkeras("search", f"--index={gallery}", f"--text={caption}", "-k=3")
     ).stdout.splitlines()
     assert len(printed) == 3
     task = load_task(trained)
@@ -166,8 +148,8 @@ def test_search_prints_the_top_k_of_an_exact_search(trained, gallery):
 
 def test_search_with_an_image_finds_captions(gallery, manifest):
     image = read_pairs(str(manifest)).records[0]["image"]
-    printed = _ok(
-        _mmkeras("search", f"--index={gallery}", f"--image={image}", "-k=2")
+    printed = succeeded(
+        run_mmkeras("search", f"--index={gallery}", f"--image={image}", "-k=2")
     ).stdout.splitlines()
     assert len(printed) == 2 and printed[0].startswith("  1  ")
 
@@ -207,8 +189,8 @@ def test_bad_searches_are_one_line_errors(gallery, tmp_path, capsys):
 
 @pytest.fixture(scope="module")
 def served(trained, gallery, workdir):
-    _ok(
-        _mmkeras(
+    succeeded(
+        run_mmkeras(
             "export",
             f"--training-dir={trained}",
             f"--base-path={workdir / 'models'}",

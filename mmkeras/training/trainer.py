@@ -229,46 +229,38 @@ def train(config):
 
 def build_classifier(config, source, train_split, modalities):
     """The classification task for this config and data."""
-    vocabulary = None
-    if "text" in modalities:
-        vocabulary = learn_vocabulary(_captions(train_split))
+    multiple = len(modalities) > 1
     return multimodal_classifier(
         modalities,
         source.labels(LABEL_FIELD),
-        vocabulary=vocabulary,
         fusion=config.fusion,
-        hidden_dim=config.hidden_dim,
-        num_layers=config.num_layers,
-        num_heads=config.num_heads,
-        image_size=config.image_size,
-        sequence_length=config.sequence_length,
-        sample_rate=config.sample_rate,
-        clip_seconds=config.clip_seconds,
-        num_frames=config.num_frames,
-        dropout=config.dropout,
         modality_dropout=config.modality_dropout,
-        auxiliary_loss_weight=(
-            config.auxiliary_loss_weight if len(modalities) > 1 else 0.0
-        ),
-        modality_evidence=config.modality_evidence and len(modalities) > 1,
-        stop_fusion_gradients=(
-            config.stop_fusion_gradients and len(modalities) > 1
-        ),
-        dtype=resolve_precision(config.precision),
-        metadata={"train_config": _config_dict(config, modalities)},
+        auxiliary_loss_weight=config.auxiliary_loss_weight if multiple else 0.0,
+        modality_evidence=config.modality_evidence and multiple,
+        stop_fusion_gradients=config.stop_fusion_gradients and multiple,
+        **_common_task_args(config, train_split, modalities),
     )
 
 
 def build_dual_encoder(config, source, train_split, modalities):
     """The retrieval task for this config and data."""
+    return dual_encoder(
+        modalities,
+        embedding_dim=config.embedding_dim,
+        loss=config.loss,
+        **_common_task_args(config, train_split, modalities),
+    )
+
+
+def _common_task_args(config, train_split, modalities):
+    """What every task preset takes from the config: the vocabulary (of
+    the training captions), the encoder and input sizes, the precision
+    and the metadata."""
     vocabulary = None
     if "text" in modalities:
         vocabulary = learn_vocabulary(_captions(train_split))
-    return dual_encoder(
-        modalities,
+    return dict(
         vocabulary=vocabulary,
-        embedding_dim=config.embedding_dim,
-        loss=config.loss,
         hidden_dim=config.hidden_dim,
         num_layers=config.num_layers,
         num_heads=config.num_heads,
