@@ -38,7 +38,8 @@ def metric_lines(metrics, chance):
         line = f"  {label:<13}"
         for direction, _ in DIRECTIONS:
             name = f"{direction}_{key}"
-            line += f"{_shown(metrics[name]):>13}{_shown(chance[name]):>9}"
+            line += f"{_shown(key, metrics[name]):>13}"
+            line += f"{_shown(key, chance[name]):>9}"
         lines.append(line)
     return lines
 
@@ -52,8 +53,8 @@ def goal_lines(metrics):
     return lines
 
 
-def _shown(value):
-    return f"{value:.1f}" if value >= 2 else f"{value:.4f}"
+def _shown(key, value):
+    return f"{value:.1f}" if key == "median_rank" else f"{value:.4f}"
 
 
 def _item_index(ids):
