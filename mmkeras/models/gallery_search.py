@@ -19,15 +19,21 @@ import tensorflow as tf
 
 from mmkeras.preprocessing.decode_limits import check
 
+# With chunk_size=None, `search` scores as many gallery rows at once as
+# fit this many bytes of scores: one query scores a 1M gallery in one
+# pass (no loop), a batch of 64 in chunks of 64k rows.
+SCORE_BUDGET_BYTES = 16 * 2**20
 
-def search(queries, gallery, k, chunk_size=65536):
+
+def search(queries, gallery, k, chunk_size=None):
     """The `k` gallery rows scoring highest against each query.
 
     Args:
         queries: float tensor `(num_queries, width)`.
         gallery: float tensor or `tf.Variable` `(size, width)`.
         k: int or int scalar tensor, 1 <= k <= size.
-        chunk_size: int. Gallery rows scored at once.
+        chunk_size: int or None. Gallery rows scored at once; None: as
+            many as `SCORE_BUDGET_BYTES` of scores hold for these queries.
 
     Returns:
         `(scores, indices)`: float32 `(num_queries, k)` dot products, best
@@ -42,7 +48,8 @@ def search(queries, gallery, k, chunk_size=65536):
     """
     queries = tf.cast(queries, tf.float32)
     gallery = tf.convert_to_tensor(gallery)
-    _check_chunk_size(chunk_size)
+    if chunk_size is not None:
+        _check_chunk_size(chunk_size)
     _check_ranks(queries.shape.rank, gallery.shape.rank)
     checks = _check_arguments(
         _dim(queries, 0),
@@ -73,7 +80,8 @@ def search_numpy(queries, gallery, k, chunk_size=65536):
         gallery: float array `(size, width)`, e.g. `np.load(path,
             mmap_mode="r")`.
         k: int, 1 <= k <= size.
-        chunk_size: int. Gallery rows scored at once.
+        chunk_size: int or None. Gallery rows scored at once; None: as
+            many as `SCORE_BUDGET_BYTES` of scores hold for these queries.
 
     Returns:
         `(scores, indices)`: float32 `(num_queries, k)` dot products, best
@@ -187,6 +195,10 @@ def _known(value):
 def _running_top_k(queries, gallery, k, chunk_size):
     """Scores gallery chunks in turn, keeping each query's top k so far."""
     size = tf.shape(gallery, out_type=tf.int64)[0]
+    if chunk_size is None:
+        # Fewer, larger chunks: each loop step costs a merge and a copy.
+        rows = SCORE_BUDGET_BYTES // 4 // tf.shape(queries, tf.int64)[0]
+        chunk_size = tf.maximum(rows, 1)
 
     def merge_chunk(start, best_scores, best_indices):
         chunk = tf.cast(gallery[start : start + chunk_size], tf.float32)

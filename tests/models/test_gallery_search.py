@@ -201,3 +201,16 @@ def test_widths_known_when_tracing_are_refused_when_tracing():
     run = tf.function(lambda queries: search(queries, variable, 2))
     with pytest.raises(ValueError, match="queries have width 32 but"):
         run.get_concrete_function(tf.TensorSpec([None, 32], tf.float32))
+
+
+@pytest.mark.parametrize("num_queries", [1, 3])
+def test_the_default_chunks_follow_the_score_budget(num_queries, monkeypatch):
+    from mmkeras.models import gallery_search
+
+    queries, gallery = _integer_data(seed=2, num_queries=num_queries)
+    # 24 bytes of scores: 6 rows for one query, 2 rows each for three.
+    monkeypatch.setattr(gallery_search, "SCORE_BUDGET_BYTES", 24)
+    variable = tf.Variable(gallery, trainable=False)
+    run = tf.function(lambda q: search(q, variable, 4))
+    for result in (search(queries, gallery, 4), run(queries)):
+        _assert_same(result, _full_sort(queries, gallery, 4))
