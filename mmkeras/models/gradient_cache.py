@@ -17,10 +17,11 @@ one example at a time, so their backward pass can be split:
 The sum is the full batch's gradient, so one optimizer step follows; the
 peak memory is one chunk's activations instead of the batch's.
 
-Exact only for models whose examples do not interact inside the towers
-(no batch normalisation across the batch), which holds for every mmkeras
-encoder. Dropout stays exact: both passes start from the same random
-state, so each chunk draws the same masks twice.
+Exact for models whose examples do not interact inside the towers (no
+batch normalisation across the batch), as every mmkeras encoder. Dropout
+keeps it exact: both passes start from the same `SeedGenerator` states,
+so each chunk draws the same masks twice (other masks than one
+full-batch pass would draw, as chunk-sized draws must be).
 
 Chunks have a fixed size, so shapes stay static (XLA compiles the step):
 the last chunk is padded with copies of the batch's last row, whose
@@ -60,6 +61,8 @@ def gradient_cache_step(model, data, chunk_size, loss_fn):
     model.optimizer.apply_gradients(
         zip(gradients, model.trainable_variables, strict=True)
     )
+    # What Keras' own train_step reports (times the replicas in sync; no
+    # public name exists for it).
     _loss_metric(model).update_state(
         unscale_loss_for_distribution(loss), sample_weight=_rows(x)
     )
