@@ -80,6 +80,8 @@ def _train(args):
         batch_size=args.batch_size,
         learning_rate=args.learning_rate,
         weight_decay=args.weight_decay,
+        gradient_cache_chunk_size=args.gradient_cache_chunk_size,
+        gradient_accumulation_steps=args.gradient_accumulation_steps,
         early_stopping_patience=args.early_stopping,
         precision=args.precision,
         seed=args.seed,
@@ -518,6 +520,19 @@ def _add_train_parser(commands):
     fit.add_argument("--epochs", type=int, default=20)
     fit.add_argument("--batch-size", type=int, default=32)
     fit.add_argument("--learning-rate", type=float, default=3e-3)
+    fit.add_argument(
+        "--gradient-cache-chunk-size",
+        type=int,
+        metavar="PAIRS",
+        help="retrieve: embed and backpropagate PAIRS at a time, so a large "
+        "contrastive batch fits in memory (the same gradient)",
+    )
+    fit.add_argument(
+        "--gradient-accumulation-steps",
+        type=int,
+        metavar="N",
+        help="update the weights every N batches, with their mean gradient",
+    )
     fit.add_argument("--precision", default="auto", choices=PRECISIONS)
     fit.add_argument("--seed", type=int, default=0)
     fit.add_argument(

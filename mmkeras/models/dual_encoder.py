@@ -12,6 +12,7 @@ from mmkeras.models.device_inputs import device_input_specs
 from mmkeras.models.device_inputs import to_device_inputs
 from mmkeras.models.device_inputs import to_model_inputs
 from mmkeras.models.gallery import check_width
+from mmkeras.models.gradient_cache import gradient_cache_step
 from mmkeras.models.multimodal_backbone import model_inputs_by_name
 from mmkeras.models.task import Task
 
@@ -45,6 +46,12 @@ class DualEncoder(Task):
     embeds queries of the other modality and returns the top-k items,
     searched exactly (`gallery_search.search`).
 
+    With `gradient_cache_chunk_size`, `fit` trains on batches larger
+    than memory allows (GradCache, `gradient_cache.gradient_cache_step`):
+    the towers embed and backpropagate that many pairs at a time, while
+    the loss and the one optimizer step see the whole batch, with the
+    gradient of an ordinary step.
+
     Args:
         encoders: dict of exactly two modality names to encoders, each
             returning a dict with `pooled_output`.
@@ -52,6 +59,8 @@ class DualEncoder(Task):
         loss: "clip" or "sigmoid".
         preprocessor: a `DualEncoderPreprocessor`, or None.
         metadata: dict of JSON values kept with the saved task.
+        gradient_cache_chunk_size: int or None. Pairs per forward and
+            backward pass in training; None trains on whole batches.
         **kwargs: Base model arguments, e.g. `name` and `dtype`.
 
     Inputs:
@@ -82,6 +91,7 @@ class DualEncoder(Task):
         loss="clip",
         preprocessor=None,
         metadata=None,
+        gradient_cache_chunk_size=None,
         **kwargs,
     ):
         if len(encoders) != 2:
@@ -92,6 +102,14 @@ class DualEncoder(Task):
         if loss not in LOSSES:
             raise ValueError(
                 f"loss must be one of {LOSSES}, received {loss!r}."
+            )
+        if gradient_cache_chunk_size is not None and (
+            not isinstance(gradient_cache_chunk_size, int)
+            or gradient_cache_chunk_size < 1
+        ):
+            raise ValueError(
+                "gradient_cache_chunk_size must be a positive int or None, "
+                f"received {gradient_cache_chunk_size!r}."
             )
         dtype = kwargs.pop("dtype", None)
         inputs = model_inputs_by_name(encoders)
@@ -122,6 +140,7 @@ class DualEncoder(Task):
         self.encoders = encoders
         self.embedding_dim = embedding_dim
         self.loss_kind = loss
+        self.gradient_cache_chunk_size = gradient_cache_chunk_size
         self.logit_scale = LogitScale(loss, name="logit_scale")
         self.gallery = None
 
@@ -139,6 +158,14 @@ class DualEncoder(Task):
     def compute_loss(
         self, x=None, y=None, y_pred=None, sample_weight=None, training=True
     ):
+        loss = self.pair_loss(y, y_pred)
+        if self.losses:
+            loss = loss + keras.ops.cast(keras.ops.sum(self.losses), "float32")
+        return loss
+
+    def pair_loss(self, y, y_pred):
+        """The contrastive loss of a batch's embeddings (`y`: its item
+        keys, or None), without the layers' own losses."""
         first, second = (y_pred[f"{m}_embeddings"] for m in self.modalities)
         positives = None
         if y is not None:
@@ -147,12 +174,15 @@ class DualEncoder(Task):
             )
         scale, bias = self.logit_scale.scale_and_bias()
         if self.loss_kind == "clip":
-            loss = losses.contrastive_loss(first, second, scale, positives)
-        else:
-            loss = losses.sigmoid_loss(first, second, scale, bias, positives)
-        if self.losses:
-            loss = loss + keras.ops.cast(keras.ops.sum(self.losses), "float32")
-        return loss
+            return losses.contrastive_loss(first, second, scale, positives)
+        return losses.sigmoid_loss(first, second, scale, bias, positives)
+
+    def train_step(self, data):
+        if self.gradient_cache_chunk_size is None:
+            return super().train_step(data)
+        return gradient_cache_step(
+            self, data, self.gradient_cache_chunk_size, self.pair_loss
+        )
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         # Retrieval is measured over a whole gallery, never per batch
@@ -319,6 +349,7 @@ class DualEncoder(Task):
             },
             "embedding_dim": self.embedding_dim,
             "loss": self.loss_kind,
+            "gradient_cache_chunk_size": self.gradient_cache_chunk_size,
         }
 
     @classmethod

@@ -144,6 +144,7 @@ def dual_encoder(
     dropout=0.1,
     dtype=None,
     metadata=None,
+    gradient_cache_chunk_size=None,
 ):
     """A `DualEncoder` for retrieval between two modalities, with its
     preprocessor.
@@ -162,6 +163,8 @@ def dual_encoder(
             num_frames: input sizes, as in `multimodal_classifier`.
         dtype: dtype policy name (e.g. "mixed_float16") or None.
         metadata: dict of JSON values saved with the task.
+        gradient_cache_chunk_size: int or None. Pairs per forward and
+            backward pass in training (see `DualEncoder`).
 
     Example:
     >>> model = dual_encoder(vocabulary=["[PAD]", "[UNK]", "a"])
@@ -197,6 +200,7 @@ def dual_encoder(
         loss=loss,
         preprocessor=preprocessor,
         metadata=metadata,
+        gradient_cache_chunk_size=gradient_cache_chunk_size,
         dtype=dtype,
         name="dual_encoder",
     )

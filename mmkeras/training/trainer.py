@@ -74,6 +74,11 @@ class TrainConfig:
             shift moves objects, a dropped word changes a caption).
         epochs, batch_size, learning_rate, weight_decay: optimisation.
             The learning rate follows a cosine decay from its peak.
+        gradient_cache_chunk_size: int or None. Retrieval: the towers
+            embed and backpropagate this many pairs at a time, so a large
+            contrastive batch fits in memory (see `DualEncoder`).
+        gradient_accumulation_steps: int or None. Update the weights
+            every this many batches, with their mean gradient.
         early_stopping_patience: int. Epochs without a better validation
             loss before stopping (the best weights are kept); 0 disables.
         validate: bool. Measure the validation split after every epoch
@@ -115,6 +120,8 @@ class TrainConfig:
     batch_size: int = 32
     learning_rate: float = 3e-3
     weight_decay: float = 1e-4
+    gradient_cache_chunk_size: int = None
+    gradient_accumulation_steps: int = None
     early_stopping_patience: int = 0
     validate: bool = True
     precision: str = "auto"
@@ -166,6 +173,12 @@ def train(config):
         raise ValueError(
             f"task must be one of {TASKS}, received {config.task!r}."
         )
+    if config.gradient_cache_chunk_size and config.task != "retrieve":
+        raise ValueError(
+            "gradient_cache_chunk_size is for a contrastive loss (task "
+            f"'retrieve'), received it for task {config.task!r}; use "
+            "gradient_accumulation_steps for larger classification batches."
+        )
     keras.utils.set_random_seed(config.seed)
     if config.deterministic:
         tf.config.experimental.enable_op_determinism()
@@ -204,6 +217,7 @@ def train(config):
                 config.learning_rate, decay_steps=steps, alpha=0.05
             ),
             weight_decay=config.weight_decay,
+            gradient_accumulation_steps=config.gradient_accumulation_steps,
         )
     )
     os.makedirs(config.output_dir, exist_ok=True)
@@ -248,6 +262,7 @@ def build_dual_encoder(config, source, train_split, modalities):
         modalities,
         embedding_dim=config.embedding_dim,
         loss=config.loss,
+        gradient_cache_chunk_size=config.gradient_cache_chunk_size,
         **_common_task_args(config, train_split, modalities),
     )
 
