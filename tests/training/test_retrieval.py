@@ -179,30 +179,21 @@ def test_query_sheet_draws_five_queries_with_their_true_ranks(scenes, tmp_path):
     assert sheet.shape[0] == 5 * (96 + 12) and sheet.shape[2] == 3
 
 
-def test_training_warns_when_captions_are_cut(scenes, tmp_path, caplog):
-    config = dict(
-        manifest=scenes,
-        task="retrieve",
-        hidden_dim=8,
-        embedding_dim=8,
-        image_size=48,
-        epochs=1,
-        batch_size=16,
-        validate=False,
-        verbose=0,
-    )
+def test_training_warns_when_captions_are_cut(scenes, caplog):
+    from mmkeras.training.trainer import _warn_if_truncated
+
+    captions = [r["text"] for r in read_pairs(scenes).records]
     with caplog.at_level("WARNING", logger="mmkeras.training.trainer"):
-        train(
-            TrainConfig(
-                output_dir=str(tmp_path / "a"), sequence_length=36, **config
+        for length in (36, 8):
+            task = dual_encoder(
+                vocabulary=learn_vocabulary(captions),
+                hidden_dim=8,
+                sequence_length=length,
             )
-        )
-        assert not caplog.records
-        train(
-            TrainConfig(
-                output_dir=str(tmp_path / "b"), sequence_length=8, **config
+            config = TrainConfig(
+                manifest=scenes, output_dir="", sequence_length=length
             )
-        )
+            _warn_if_truncated(task, captions, config)
     (record,) = caplog.records
     assert "longer than sequence_length=8 word pieces" in record.getMessage()
     assert "raise --sequence-length" in record.getMessage()
