@@ -740,9 +740,16 @@ def main(argv=None):
     import grpc
     import tensorflow as tf
 
-    # A user's mistakes: bad values and files, data the graph rejects, and
-    # a server's refusal. Anything else is a bug and keeps its traceback.
-    user_errors = (ValueError, OSError, grpc.RpcError, tf.errors.OpError)
+    # A user's mistakes: bad values and files, data the graph rejects, a
+    # server's refusal, and a training loss that became NaN (too high a
+    # learning rate). Anything else is a bug and keeps its traceback.
+    user_errors = (
+        ValueError,
+        OSError,
+        grpc.RpcError,
+        tf.errors.OpError,
+        FloatingPointError,
+    )
     try:
         args.run(args)
     except user_errors as error:
