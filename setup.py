@@ -40,13 +40,14 @@ setup(
         "pillow>=11",
         # Training curves and validation metrics in TensorBoard.
         "tensorboard>=2.21,<2.22",
+        # `mmkeras train --config run.yaml`.
+        "pyyaml>=6",
     ],
     extras_require={
         "dev": [
             "pytest>=8",
             "ruff>=0.6",
             "cryptography>=42",
-            "pyyaml>=6",
             "hypothesis>=6.100",
         ],
     },

@@ -51,48 +51,19 @@ def _make_retrieval_data(args):
 
 
 def _train(args):
+    import dataclasses
+
+    from mmkeras.training.config_file import load_config
     from mmkeras.training.trainer import TrainConfig
     from mmkeras.training.trainer import train
 
-    config = TrainConfig(
-        manifest=args.manifest,
-        output_dir=args.output_dir,
-        task=args.task,
-        modalities=tuple(args.modalities) if args.modalities else None,
-        fusion=args.fusion,
-        hidden_dim=args.hidden_dim,
-        num_layers=args.num_layers,
-        num_heads=args.num_heads,
-        dropout=args.dropout,
-        image_size=args.image_size,
-        sequence_length=args.sequence_length,
-        sample_rate=args.sample_rate,
-        clip_seconds=args.clip_seconds,
-        num_frames=args.num_frames,
-        modality_dropout=args.modality_dropout,
-        auxiliary_loss_weight=args.auxiliary_loss_weight,
-        modality_evidence=args.modality_evidence,
-        stop_fusion_gradients=args.stop_fusion_gradients,
-        embedding_dim=args.embedding_dim,
-        loss=args.loss,
-        augment=args.augment,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        learning_rate=args.learning_rate,
-        weight_decay=args.weight_decay,
-        gradient_cache_chunk_size=args.gradient_cache_chunk_size,
-        gradient_accumulation_steps=args.gradient_accumulation_steps,
-        early_stopping_patience=args.early_stopping,
-        precision=args.precision,
-        seed=args.seed,
-        skip_bad_records=args.skip_bad_records,
-        deterministic=args.deterministic,
-        verbose=args.verbose,
-    )
+    fields = {field.name for field in dataclasses.fields(TrainConfig)}
+    explicit = {k: v for k, v in vars(args).items() if k in fields}
+    config = load_config(args.config, args.overrides, **explicit)
     result = train(config)
     _print_skipped(result.skipped)
     modalities = ", ".join(result.task.preprocessor.modalities)
-    print(f"Trained a {args.task} task on {modalities}.")
+    print(f"Trained a {config.task} task on {modalities}.")
     print(f"Saved it to {result.output_dir}/task.keras")
 
 
@@ -448,111 +419,174 @@ def _status(args):
 
 
 def _add_train_parser(commands):
-    train = commands.add_parser("train", help="train a task from a manifest")
-    train.add_argument("--manifest", required=True, help="JSONL or pack dir")
-    train.add_argument("--output-dir", required=True)
-    train.add_argument(
-        "--task", default="classify", choices=["classify", "retrieve"]
+    train = commands.add_parser(
+        "train",
+        help="train a task from a manifest",
+        description="Train a task from a manifest. Settings come from, "
+        "lowest first: the defaults shown here, --config FILE, the flags "
+        "given, then each --set KEY=VALUE. A run whose OUTPUT_DIR holds a "
+        "backup (it was interrupted) resumes from it.",
     )
     train.add_argument(
+        "--config",
+        metavar="FILE",
+        help="a JSON or YAML file of settings, keyed by the names --set "
+        "takes (e.g. learning_rate: 0.001); a run's own config.json is one",
+    )
+    train.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one setting, e.g. --set epochs=5 --set "
+        "modalities=image,text (repeatable; wins over the file and flags)",
+    )
+    _setting(
+        train,
+        "--manifest",
+        "",
+        help="JSONL or pack dir; required, here, in --config or by --set",
+    )
+    _setting(
+        train,
+        "--output-dir",
+        "",
+        help="the run's directory; required, here, in --config or by --set",
+    )
+    _setting(train, "--task", "classify", choices=["classify", "retrieve"])
+    _setting(
+        train,
         "--modalities",
+        "every modality field in the manifest",
         nargs="+",
         choices=MODALITIES,
-        help="default: every modality field in the manifest",
     )
     model = train.add_argument_group("model")
-    model.add_argument("--fusion", default="attention", choices=FUSIONS)
-    model.add_argument("--hidden-dim", type=int, default=64)
-    model.add_argument("--num-layers", type=int, default=1)
-    model.add_argument("--num-heads", type=int, default=2)
-    model.add_argument("--image-size", type=int, default=32)
-    model.add_argument("--sequence-length", type=int, default=24)
-    model.add_argument("--sample-rate", type=int, default=8000)
-    model.add_argument("--clip-seconds", type=float, default=1.0)
-    model.add_argument("--num-frames", type=int, default=8)
-    model.add_argument(
-        "--embedding-dim", type=int, default=64, help="retrieve: shared width"
+    _setting(model, "--fusion", "attention", choices=FUSIONS)
+    _setting(model, "--hidden-dim", 64, type=int)
+    _setting(model, "--num-layers", 1, type=int)
+    _setting(model, "--num-heads", 2, type=int)
+    _setting(model, "--image-size", 32, type=int)
+    _setting(model, "--sequence-length", 24, type=int)
+    _setting(model, "--sample-rate", 8000, type=int)
+    _setting(model, "--clip-seconds", 1.0, type=float)
+    _setting(model, "--num-frames", 8, type=int)
+    _setting(
+        model, "--embedding-dim", 64, type=int, help="retrieve: shared width"
     )
-    model.add_argument(
+    _setting(
+        model,
         "--loss",
-        default="clip",
+        "clip",
         choices=["clip", "sigmoid"],
         help="retrieve: InfoNCE (CLIP) or sigmoid (SigLIP)",
     )
     reg = train.add_argument_group("regularisation")
-    reg.add_argument("--dropout", type=float, default=0.1)
-    reg.add_argument("--modality-dropout", type=float, default=0.25)
-    reg.add_argument(
+    _setting(reg, "--dropout", 0.1, type=float)
+    _setting(reg, "--modality-dropout", 0.25, type=float)
+    _setting(
+        reg,
         "--auxiliary-loss-weight",
+        1.0,
         type=float,
-        default=1.0,
         help="weight of each modality's own head's loss (0: fused only)",
     )
     reg.add_argument(
         "--no-modality-evidence",
         dest="modality_evidence",
         action="store_false",
+        default=argparse.SUPPRESS,
         help="do not add the modality heads' weighted evidence to the logits",
     )
     reg.add_argument(
         "--fusion-trains-encoders",
         dest="stop_fusion_gradients",
         action="store_false",
+        default=argparse.SUPPRESS,
         help="let the fused loss train the encoders too (by default each "
         "encoder learns from its own head only)",
     )
     reg.add_argument(
         "--augment",
         action=argparse.BooleanOptionalAction,
-        default=None,
+        default=argparse.SUPPRESS,
         help="random shifts, noise, gain and token drops (default: on for "
         "classify, off for retrieve)",
     )
-    reg.add_argument("--weight-decay", type=float, default=1e-4)
-    reg.add_argument(
+    _setting(reg, "--weight-decay", 1e-4, type=float)
+    _setting(
+        reg,
         "--early-stopping",
+        0,
+        dest="early_stopping_patience",
         type=int,
-        default=0,
         metavar="PATIENCE",
         help="stop after PATIENCE epochs without a better val_loss",
     )
     fit = train.add_argument_group("optimisation")
-    fit.add_argument("--epochs", type=int, default=20)
-    fit.add_argument("--batch-size", type=int, default=32)
-    fit.add_argument("--learning-rate", type=float, default=3e-3)
-    fit.add_argument(
+    _setting(fit, "--epochs", 20, type=int)
+    _setting(fit, "--batch-size", 32, type=int)
+    _setting(fit, "--learning-rate", 3e-3, type=float)
+    _setting(
+        fit,
         "--gradient-cache-chunk-size",
+        None,
         type=int,
         metavar="PAIRS",
         help="retrieve: embed and backpropagate PAIRS at a time, so a large "
         "contrastive batch fits in memory (the same gradient)",
     )
-    fit.add_argument(
+    _setting(
+        fit,
         "--gradient-accumulation-steps",
+        None,
         type=int,
         metavar="N",
         help="update the weights every N batches, with their mean gradient",
     )
-    fit.add_argument("--precision", default="auto", choices=PRECISIONS)
-    fit.add_argument("--seed", type=int, default=0)
+    _setting(fit, "--precision", "auto", choices=PRECISIONS)
+    _setting(fit, "--seed", 0, type=int)
     fit.add_argument(
         "--deterministic",
         action="store_true",
+        default=argparse.SUPPRESS,
         help="the same weights on every run of this machine (a little slower)",
+    )
+    _setting(
+        fit,
+        "--backup-every",
+        "epoch",
+        metavar="epoch|STEPS",
+        help="back up the training state at each epoch's end, or also "
+        "every STEPS steps",
     )
     train.add_argument(
         "--skip-bad-records",
         action="store_true",
+        default=argparse.SUPPRESS,
         help="skip (and list) bad manifest records instead of stopping",
     )
-    train.add_argument(
+    _setting(
+        train,
         "--verbose",
+        "1 on a terminal, else 2",
         type=int,
         choices=[0, 1, 2],
-        help="0 silent, 1 progress bar, 2 a line per epoch (default: 1 "
-        "on a terminal, else 2)",
+        help="0 silent, 1 progress bar, 2 a line per epoch",
     )
     train.set_defaults(run=_train)
+
+
+def _setting(group, flag, default, help=None, **kwargs):
+    """A flag for a training setting: absent unless given, so that a
+    config file's value stands; `default` (TrainConfig's) is only shown."""
+    shown = f"default: {default}" if default != "" else ""
+    if help and shown:
+        help = f"{help} ({shown})"
+    group.add_argument(
+        flag, default=argparse.SUPPRESS, help=help or shown, **kwargs
+    )
 
 
 def _add_evaluate_parser(commands):
@@ -755,9 +789,16 @@ def main(argv=None):
     import grpc
     import tensorflow as tf
 
-    # A user's mistakes: bad values and files, data the graph rejects, and
-    # a server's refusal. Anything else is a bug and keeps its traceback.
-    user_errors = (ValueError, OSError, grpc.RpcError, tf.errors.OpError)
+    # A user's mistakes: bad values and files, data the graph rejects, a
+    # server's refusal, and a training loss that became NaN (too high a
+    # learning rate). Anything else is a bug and keeps its traceback.
+    user_errors = (
+        ValueError,
+        OSError,
+        grpc.RpcError,
+        tf.errors.OpError,
+        FloatingPointError,
+    )
     try:
         args.run(args)
     except user_errors as error:

@@ -1,6 +1,7 @@
 """SavedModel export of any task, in TensorFlow Serving's layout."""
 
 import contextlib
+import json
 import os
 import shutil
 
@@ -15,6 +16,9 @@ SIGNATURE_NAME = "serving_default"
 # Floating outputs a server hands to clients: float32, whatever precision
 # the model computes in.
 OUTPUT_FLOAT = tf.float32
+# The training config, beside the warmup requests: servers read only
+# the files they know in assets.extra and ignore others.
+TRAIN_CONFIG_FILENAME = "mmkeras_train_config.json"
 
 
 def next_version(model_dir):
@@ -50,6 +54,11 @@ def export_task(
     holds one request per signature on those raw values, which servers
     replay before serving the version; each is run once here, so a
     version whose warmup would fail its load is not written.
+
+    A task trained by `mmkeras.training.train` carries its training config
+    in `task.metadata["train_config"]`; it is written as
+    `assets.extra/mmkeras_train_config.json`, so a served version says how
+    it was trained.
 
     The version appears atomically: it is written to a temporary sibling
     directory whose name is not a number (servers ignore it), then renamed;
@@ -96,6 +105,7 @@ def export_task(
             )
             warmup.write_warmup_file(temp_dir, logs)
             _check_warmup(temp_dir, logs)
+        _write_train_config(task, temp_dir)
         os.rename(temp_dir, final_dir)
     finally:
         shutil.rmtree(temp_dir, ignore_errors=True)
@@ -106,6 +116,23 @@ def export_task(
         variable_length=_has_variable_length(definitions),
     )
     return final_dir
+
+
+def train_config_file(version_dir):
+    """Where a version keeps the config its task was trained with."""
+    return os.path.join(
+        version_dir, warmup.WARMUP_DIRECTORY, TRAIN_CONFIG_FILENAME
+    )
+
+
+def _write_train_config(task, directory):
+    train_config = getattr(task, "metadata", {}).get("train_config")
+    if train_config is None:
+        return
+    path = train_config_file(directory)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(train_config, f, indent=2)
 
 
 def check_float_outputs(definitions):

@@ -4,6 +4,7 @@ import dataclasses
 import json
 import logging
 import os
+import shutil
 import sys
 
 import keras
@@ -19,15 +20,48 @@ from mmkeras.models.dual_encoder import DualEncoder
 from mmkeras.models.presets import dual_encoder
 from mmkeras.models.presets import multimodal_classifier
 from mmkeras.preprocessing.vocabulary import learn_vocabulary
+from mmkeras.preprocessing.vocabulary import load_vocabulary
+from mmkeras.preprocessing.vocabulary import save_vocabulary
 from mmkeras.training.augmentation import augment
+from mmkeras.training.callbacks import BestCheckpoint
+from mmkeras.training.callbacks import NonFiniteLoss
+from mmkeras.training.callbacks import ResumableBackup
+from mmkeras.training.callbacks import ResumableCSVLogger
+from mmkeras.training.callbacks import StopOnNonFiniteLoss
+from mmkeras.training.callbacks import best_value
+from mmkeras.training.callbacks import record_path
+from mmkeras.training.curves import draw_curves
 from mmkeras.training.precision import resolve_precision
 from mmkeras.training.retrieval import RetrievalValidation
 from mmkeras.training.retrieval import read_pairs
 
 logger = logging.getLogger(__name__)
 
+# What a run writes into its output directory.
 TASK_FILE = "task.keras"
 CONFIG_FILE = "config.json"
+VOCABULARY_FILE = "vocabulary.txt"
+CLASS_NAMES_FILE = "class_names.txt"
+BACKUP_DIR = "backup"
+HISTORY_FILE = "history.csv"
+LOGS_DIR = "logs"
+CURVES_FILE = "curves.png"
+BEST_FILE = "best.keras"
+# What a resumed run may set differently from the run it resumes: how
+# long and how fast it trains, and what it shows; never the model, its
+# inputs or its data's meaning (those would not fit the backup).
+RESUMABLE_CHANGES = (
+    "manifest",
+    "output_dir",
+    "epochs",
+    "learning_rate",
+    "weight_decay",
+    "early_stopping_patience",
+    "verbose",
+    "backup_every",
+    "skip_bad_records",
+    "deterministic",
+)
 TASKS = ("classify", "retrieve")
 LABEL_FIELD = "label"
 # Warn when more than this fraction of training captions gets cut.
@@ -43,8 +77,8 @@ class TrainConfig:
             task's target field and `split`) or a directory written by
             `mmkeras pack`. `train` records train; `validation` records
             drive early stopping.
-        output_dir: str. Receives `task.keras`, `config.json` and the
-            resumable backup.
+        output_dir: str. Receives the trained `task.keras`, and, while
+            training, the run's files (see `train`).
         task: str. "classify" (labels from the `label` field) or
             "retrieve" (a `DualEncoder` on pairs of two modalities; see
             `retrieval.read_pairs`).
@@ -93,6 +127,9 @@ class TrainConfig:
             same weights on the same machine; a little slower.
         verbose: int or None. Keras progress output: 0 silent, 1 progress
             bar, 2 one line per epoch; None picks 1 on a terminal, else 2.
+        backup_every: "epoch" or int. Back the training state up at every
+            epoch's end, or also every this many steps (a long epoch
+            then loses at most that many steps to an interruption).
     """
 
     manifest: str
@@ -129,6 +166,7 @@ class TrainConfig:
     skip_bad_records: bool = False
     deterministic: bool = False
     verbose: int = None
+    backup_every: int | str = "epoch"
 
 
 @dataclasses.dataclass
@@ -158,37 +196,70 @@ def load_source(path, modalities=None, skip_bad_records=False, task="classify"):
     )
 
 
+@dataclasses.dataclass
+class TrainingPlan:
+    """What a run fixes from its data before its first step.
+
+    Written into `output_dir` before training starts (`config.json`,
+    `vocabulary.txt`, `class_names.txt`) and read back by a resumed run,
+    so that a manifest edited in between cannot change the inputs or
+    outputs of the model whose backup is being restored.
+
+    Args:
+        modalities: tuple of str, sorted.
+        vocabulary: list of str, or None without text.
+        class_names: list of str, or None for retrieval.
+    """
+
+    modalities: tuple
+    vocabulary: list = None
+    class_names: list = None
+
+
 def train(config):
     """Reads the data, builds the task, trains it and saves it.
 
     Training resumes from `output_dir/backup` if an earlier run with the
-    same output directory was interrupted, so finished epochs are never
-    lost. The task (with its preprocessor, vocabulary, class names and
-    this config) is saved as one file, `output_dir/task.keras`.
+    same output directory was interrupted (killed, or stopped by a NaN
+    loss), so finished epochs are never lost: the backup's weights and
+    optimizer state are restored and its epoch runs again from its start.
+    A resumed run reuses the modalities, vocabulary and class names its
+    first run wrote, and refuses settings that would change the model
+    (see `RESUMABLE_CHANGES`). A run without a backup starts afresh,
+    replacing an earlier run's files.
+
+    `output_dir` receives, before the first step, `config.json` (this
+    config, with the modalities resolved), `vocabulary.txt` (text) and
+    `class_names.txt` (classification); during training `history.csv`
+    (one row per finished epoch, kept across restarts), TensorBoard logs
+    in `logs/`, `best.keras` with `best.json` (the best model so far by
+    `val_loss`, or by the text-to-image Recall@1 for retrieval, when the
+    run validates) and the backup; at the end `task.keras` (the task with
+    its preprocessor and this config) and `curves.png` (the curves of
+    `history.csv`), and the backup is deleted.
 
     Returns:
-        A `TrainResult`.
+        A `TrainResult`; its history covers the epochs this call ran.
+
+    Raises:
+        NonFiniteLoss: the loss or the weights stopped being finite; the
+            last good backup is kept.
     """
-    if config.task not in TASKS:
-        raise ValueError(
-            f"task must be one of {TASKS}, received {config.task!r}."
-        )
-    if config.gradient_cache_chunk_size and config.task != "retrieve":
-        raise ValueError(
-            "gradient_cache_chunk_size is for a contrastive loss (task "
-            f"'retrieve'), received it for task {config.task!r}; use "
-            "gradient_accumulation_steps for larger classification batches."
-        )
+    _check_config(config)
     keras.utils.set_random_seed(config.seed)
     if config.deterministic:
         tf.config.experimental.enable_op_determinism()
+    resuming = has_backup(config.output_dir)
+    saved = read_plan(config) if resuming else None
+    modalities = saved.modalities if saved else config.modalities
     source = load_source(
         config.manifest,
-        config.modalities if config.task == "retrieve" else None,
+        modalities if config.task == "retrieve" else None,
         config.skip_bad_records,
         config.task,
     )
-    modalities = _chosen_modalities(config, source)
+    if saved is None:
+        modalities = _chosen_modalities(config, source)
     train_split = _split(
         source, "train", modalities, config.manifest, required=True
     )
@@ -197,10 +268,11 @@ def train(config):
         validation_split = _split(
             source, "validation", modalities, config.manifest
         )
+    plan = _complete_plan(config, saved, source, train_split, modalities)
     build = (
         build_dual_encoder if config.task == "retrieve" else build_classifier
     )
-    task = build(config, source, train_split, modalities)
+    task = build(config, plan)
     logger.info("dtype policy: %s", task.dtype_policy.name)
     if "text" in modalities:
         _warn_if_truncated(task, _captions(train_split), config)
@@ -221,61 +293,61 @@ def train(config):
         )
     )
     os.makedirs(config.output_dir, exist_ok=True)
-    _write_config(config, modalities)
-    callbacks = _callbacks(config, validation_data is not None)
-    if config.task == "retrieve" and validation_split is not None:
-        callbacks.insert(
-            0, RetrievalValidation(validation_split, config.batch_size)
+    if not resuming:
+        _remove_earlier_run(config.output_dir)
+    write_plan(config, plan)
+    try:
+        history = task.fit(
+            train_data,
+            shuffle=False,  # the dataset reshuffles itself every epoch
+            validation_data=validation_data,
+            epochs=config.epochs,
+            verbose=_verbosity(config.verbose),
+            callbacks=_callbacks(config, task, validation_split, resuming),
         )
-    history = task.fit(
-        train_data,
-        shuffle=False,  # the dataset reshuffles itself every epoch
-        validation_data=validation_data,
-        epochs=config.epochs,
-        verbose=_verbosity(config.verbose),
-        callbacks=callbacks,
-    )
+    except NonFiniteLoss as error:
+        raise NonFiniteLoss(f"{error}; {_advice_after_nan(config)}") from None
     task.save(os.path.join(config.output_dir, TASK_FILE))
+    history_path = os.path.join(config.output_dir, HISTORY_FILE)
+    if os.path.exists(history_path):
+        draw_curves(history_path, os.path.join(config.output_dir, CURVES_FILE))
     return TrainResult(
         task, history.history, config.output_dir, _skipped(source)
     )
 
 
-def build_classifier(config, source, train_split, modalities):
-    """The classification task for this config and data."""
-    multiple = len(modalities) > 1
+def build_classifier(config, plan):
+    """The classification task for this config and `TrainingPlan`."""
+    multiple = len(plan.modalities) > 1
     return multimodal_classifier(
-        modalities,
-        source.labels(LABEL_FIELD),
+        plan.modalities,
+        plan.class_names,
         fusion=config.fusion,
         modality_dropout=config.modality_dropout,
         auxiliary_loss_weight=config.auxiliary_loss_weight if multiple else 0.0,
         modality_evidence=config.modality_evidence and multiple,
         stop_fusion_gradients=config.stop_fusion_gradients and multiple,
-        **_common_task_args(config, train_split, modalities),
+        **_common_task_args(config, plan),
     )
 
 
-def build_dual_encoder(config, source, train_split, modalities):
-    """The retrieval task for this config and data."""
+def build_dual_encoder(config, plan):
+    """The retrieval task for this config and `TrainingPlan`."""
     return dual_encoder(
-        modalities,
+        plan.modalities,
         embedding_dim=config.embedding_dim,
         loss=config.loss,
         gradient_cache_chunk_size=config.gradient_cache_chunk_size,
-        **_common_task_args(config, train_split, modalities),
+        **_common_task_args(config, plan),
     )
 
 
-def _common_task_args(config, train_split, modalities):
-    """What every task preset takes from the config: the vocabulary (of
-    the training captions), the encoder and input sizes, the precision
-    and the metadata."""
-    vocabulary = None
-    if "text" in modalities:
-        vocabulary = learn_vocabulary(_captions(train_split))
+def _common_task_args(config, plan):
+    """What every task preset takes from the config and plan: the
+    vocabulary, the encoder and input sizes, the precision and the
+    metadata."""
     return dict(
-        vocabulary=vocabulary,
+        vocabulary=plan.vocabulary,
         hidden_dim=config.hidden_dim,
         num_layers=config.num_layers,
         num_heads=config.num_heads,
@@ -286,8 +358,105 @@ def _common_task_args(config, train_split, modalities):
         num_frames=config.num_frames,
         dropout=config.dropout,
         dtype=resolve_precision(config.precision),
-        metadata={"train_config": _config_dict(config, modalities)},
+        metadata={"train_config": _config_dict(config, plan.modalities)},
     )
+
+
+def has_backup(output_dir):
+    """Whether `output_dir` holds the backup of an interrupted run."""
+    backup = os.path.join(output_dir, BACKUP_DIR)
+    return os.path.isdir(backup) and bool(os.listdir(backup))
+
+
+def read_plan(config):
+    """The `TrainingPlan` an interrupted run wrote into `output_dir`.
+
+    Raises:
+        ValueError: `config` differs from the interrupted run's in a
+            setting outside `RESUMABLE_CHANGES`.
+    """
+    directory = config.output_dir
+    config_path = os.path.join(directory, CONFIG_FILE)
+    if not os.path.exists(config_path):
+        raise ValueError(
+            f"{directory} holds a backup but no {CONFIG_FILE}, so the run "
+            f"cannot be resumed; delete {os.path.join(directory, BACKUP_DIR)} "
+            "to start over."
+        )
+    with open(config_path, encoding="utf-8") as f:
+        saved = json.load(f)
+    modalities = tuple(saved["modalities"])
+    current = json.loads(
+        json.dumps(
+            _config_dict(
+                config,
+                sorted(config.modalities) if config.modalities else modalities,
+            )
+        )
+    )
+    changed = [
+        f"{key}={saved[key]!r} (now {current[key]!r})"
+        for key in current
+        if key in saved
+        and key not in RESUMABLE_CHANGES
+        and current[key] != saved[key]
+    ]
+    if changed:
+        raise ValueError(
+            f"{directory} holds the backup of a run with "
+            f"{', '.join(changed)}; rerun with its settings to resume it, or "
+            f"delete {os.path.join(directory, BACKUP_DIR)} to start over."
+        )
+    plan = TrainingPlan(modalities)
+    vocabulary_path = os.path.join(directory, VOCABULARY_FILE)
+    if os.path.exists(vocabulary_path):
+        plan.vocabulary = load_vocabulary(vocabulary_path)
+    class_names_path = os.path.join(directory, CLASS_NAMES_FILE)
+    if os.path.exists(class_names_path):
+        plan.class_names = load_vocabulary(class_names_path)
+    logger.info("resuming the run in %s with its own plan", directory)
+    return plan
+
+
+def write_plan(config, plan):
+    """Writes `config.json`, `vocabulary.txt` and `class_names.txt`."""
+    directory = config.output_dir
+    with open(os.path.join(directory, CONFIG_FILE), "w", encoding="utf-8") as f:
+        json.dump(_config_dict(config, plan.modalities), f, indent=2)
+    if plan.vocabulary is not None:
+        save_vocabulary(
+            plan.vocabulary, os.path.join(directory, VOCABULARY_FILE)
+        )
+    if plan.class_names is not None:
+        broken = [name for name in plan.class_names if "\n" in name]
+        if broken:
+            raise ValueError(
+                f"label {broken[0]!r} holds a line break; labels are one "
+                "line each."
+            )
+        save_vocabulary(
+            plan.class_names, os.path.join(directory, CLASS_NAMES_FILE)
+        )
+
+
+def _complete_plan(config, saved, source, train_split, modalities):
+    """The saved plan, with what it lacks learned from the data (a run
+    written before plans were saved), or a new one."""
+    plan = saved or TrainingPlan(modalities)
+    if "text" in modalities and plan.vocabulary is None:
+        plan.vocabulary = learn_vocabulary(_captions(train_split))
+    if config.task == "classify":
+        labels = source.labels(LABEL_FIELD)
+        if plan.class_names is None:
+            plan.class_names = labels
+        unknown = sorted(set(labels) - set(plan.class_names))
+        if unknown:
+            raise ValueError(
+                f"{config.manifest} has labels ({', '.join(unknown)}) that "
+                f"the interrupted run in {config.output_dir} does not know; "
+                "train them into a new --output-dir."
+            )
+    return plan
 
 
 def task_kind(task):
@@ -409,13 +578,39 @@ def _dataset(task, split, modalities, config, training):
     )
 
 
-def _callbacks(config, has_validation):
-    callbacks = [
-        keras.callbacks.BackupAndRestore(
-            os.path.join(config.output_dir, "backup")
+def _callbacks(config, task, validation_split, resuming):
+    """The run's callbacks, in the order their `on_epoch_end` must run:
+    retrieval metrics join the logs before anything reads them; the NaN
+    stop comes before the backup, so a non-finite step is never backed
+    up; the epoch's row and best model are written before its backup, so
+    a kill between them makes a resumed run redo (and rewrite) the epoch
+    rather than miss it."""
+    output_dir = config.output_dir
+    callbacks = []
+    if config.task == "retrieve" and validation_split is not None:
+        callbacks.append(
+            RetrievalValidation(validation_split, config.batch_size)
         )
+    callbacks += [
+        StopOnNonFiniteLoss(),
+        ResumableCSVLogger(os.path.join(output_dir, HISTORY_FILE)),
+        keras.callbacks.TensorBoard(
+            os.path.join(output_dir, LOGS_DIR), write_graph=False
+        ),
     ]
-    if config.early_stopping_patience and has_validation:
+    if validation_split is not None:
+        monitor, mode = best_monitor(task)
+        path = os.path.join(output_dir, BEST_FILE)
+        best = best_value(path, monitor) if resuming else None
+        callbacks.append(BestCheckpoint(path, monitor, mode, best))
+    callbacks.append(
+        ResumableBackup(
+            os.path.join(output_dir, BACKUP_DIR),
+            save_freq=config.backup_every,
+            verbose=_verbosity(config.verbose),
+        )
+    )
+    if config.early_stopping_patience and validation_split is not None:
         callbacks.append(
             keras.callbacks.EarlyStopping(
                 monitor="val_loss",
@@ -424,6 +619,58 @@ def _callbacks(config, has_validation):
             )
         )
     return callbacks
+
+
+def best_monitor(task):
+    """What `best.keras` is chosen by, and its direction: Recall@1 of the
+    query modality (text) over the gallery for retrieval (the loss
+    depends on the batch's negatives), else the validation loss."""
+    if isinstance(task, DualEncoder):
+        gallery, query = task.modalities
+        return f"val_{query}_to_{gallery}_r1", "max"
+    return "val_loss", "min"
+
+
+def _check_config(config):
+    if config.task not in TASKS:
+        raise ValueError(
+            f"task must be one of {TASKS}, received {config.task!r}."
+        )
+    if config.gradient_cache_chunk_size and config.task != "retrieve":
+        raise ValueError(
+            "gradient_cache_chunk_size is for a contrastive loss (task "
+            f"'retrieve'), received it for task {config.task!r}; use "
+            "gradient_accumulation_steps for larger classification batches."
+        )
+    every = config.backup_every
+    steps = isinstance(every, int) and not isinstance(every, bool)
+    if every != "epoch" and not (steps and every > 0):
+        raise ValueError(
+            "backup_every must be 'epoch' or a number of steps, received "
+            f"{every!r}."
+        )
+
+
+def _remove_earlier_run(output_dir):
+    """A run that starts afresh replaces an earlier run's files: its
+    TensorBoard logs and best value would mix with this run's, and a plan
+    file this run does not write would be read by its resumption."""
+    shutil.rmtree(os.path.join(output_dir, LOGS_DIR), ignore_errors=True)
+    for name in (record_path(BEST_FILE), VOCABULARY_FILE, CLASS_NAMES_FILE):
+        path = os.path.join(output_dir, name)
+        if os.path.exists(path):
+            os.remove(path)
+
+
+def _advice_after_nan(config):
+    rate = f"--set learning_rate={config.learning_rate / 10:g}"
+    if has_backup(config.output_dir):
+        backup = os.path.join(config.output_dir, BACKUP_DIR)
+        return (
+            f"the last good backup is kept in {backup}: rerun with a lower "
+            f"learning rate ({rate}) to resume from it"
+        )
+    return f"no backup was taken yet: rerun with a lower learning rate ({rate})"
 
 
 def _verbosity(verbose):
@@ -437,12 +684,6 @@ def _config_dict(config, modalities):
     values = dataclasses.asdict(config)
     values["modalities"] = list(modalities)
     return values
-
-
-def _write_config(config, modalities):
-    path = os.path.join(config.output_dir, CONFIG_FILE)
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump(_config_dict(config, modalities), f, indent=2)
 
 
 def _skipped(source):

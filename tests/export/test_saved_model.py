@@ -188,6 +188,10 @@ def test_limits_set_at_export_are_in_the_signature_only(task, tmp_path):
     assert task.predict_raw(raw)["probabilities"].shape == (1, 2)
 
 
+def test_a_task_without_a_train_config_exports_none(exported):
+    assert not os.path.exists(saved_model.train_config_file(exported[1]))
+
+
 def test_saved_model_cli_shows_the_same_signatures(exported):
     cli = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
     shown = subprocess.run(

@@ -1,3 +1,4 @@
+import json
 import os
 
 import numpy as np
@@ -5,12 +6,17 @@ import pytest
 import tensorflow as tf
 
 from mmkeras.export import export_task
+from mmkeras.export import saved_model
 from mmkeras.export import warmup
 from mmkeras.models import multimodal_classifier
 from mmkeras.preprocessing import DecodeLimits
 from mmkeras.preprocessing import learn_vocabulary
+from serving.server import loader
+from serving.server import warmup as server_warmup
 from tests.test_case import as_tensors
 from tests.test_case import raw_examples
+
+TRAIN_CONFIG = {"task": "classify", "epochs": 3, "modalities": ["image"]}
 
 
 @pytest.fixture(scope="module")
@@ -22,6 +28,7 @@ def task():
         hidden_dim=8,
         image_size=8,
         sequence_length=6,
+        metadata={"train_config": TRAIN_CONFIG},
     )
 
 
@@ -62,6 +69,21 @@ def test_one_record_per_signature_parses_back_as_prediction_logs(exported):
     first = request.input.example_list.examples[0].features.feature
     assert first["image"].bytes_list.value == [examples["image"][0]]
     assert first["text"].bytes_list.value == [examples["text"][0].encode()]
+
+
+def test_the_train_config_rides_beside_the_warmup_and_servers_ignore_it(
+    exported,
+):
+    path, _ = exported
+    with open(saved_model.train_config_file(path)) as f:
+        assert json.load(f) == TRAIN_CONFIG
+    assert sorted(os.listdir(os.path.join(path, "assets.extra"))) == [
+        "mmkeras_train_config.json",
+        "tf_serving_warmup_requests",
+    ]
+    # mmkeras-model-server's warmup replays its own file, nothing else.
+    servable = loader.load_servable("m", os.path.dirname(path), 1)
+    assert server_warmup.run_warmup(servable) == 2  # one per signature
 
 
 def test_each_record_answers_as_the_task_does(exported, task):

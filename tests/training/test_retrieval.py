@@ -11,6 +11,8 @@ from mmkeras.metrics import chance_metrics
 from mmkeras.models import dual_encoder
 from mmkeras.preprocessing import learn_vocabulary
 from mmkeras.training import retrieval_report
+from mmkeras.training.callbacks import best_value
+from mmkeras.training.callbacks import read_history
 from mmkeras.training.retrieval import RetrievalValidation
 from mmkeras.training.retrieval import read_pairs
 from mmkeras.training.trainer import TrainConfig
@@ -142,6 +144,14 @@ def test_train_retrieve_saves_a_task_and_validates_every_epoch(
         )
     )
     assert len(result.history["val_text_to_image_mrr"]) == 2
+    # Full-gallery metrics reach the CSV history, and choose best.keras.
+    history = read_history(str(tmp_path / "run" / "history.csv"))
+    recall = history["val_text_to_image_r1"]
+    assert recall == pytest.approx(result.history["val_text_to_image_r1"])
+    best = str(tmp_path / "run" / "best.keras")
+    assert best_value(best, "val_text_to_image_r1") == pytest.approx(
+        max(recall)
+    )
     reloaded = keras.saving.load_model(str(tmp_path / "run" / "task.keras"))
     assert reloaded.metadata["train_config"]["task"] == "retrieve"
     assert reloaded.logit_scale.loss == "clip"

@@ -1,19 +1,29 @@
 """Training from files on disk, for a few steps, for any modalities."""
 
+import dataclasses
 import json
 import os
 import subprocess
 import sys
 
+import keras
 import numpy as np
 import pytest
+import tensorflow as tf
+from PIL import Image
 
+from mmkeras import cli
 from mmkeras.data import read_manifest
 from mmkeras.data import synthetic
+from mmkeras.preprocessing.vocabulary import learn_vocabulary
+from mmkeras.preprocessing.vocabulary import load_vocabulary
 from mmkeras.training import TrainConfig
 from mmkeras.training import load_task
 from mmkeras.training import train
+from mmkeras.training import trainer
 from mmkeras.training.baselines import late_fusion
+from mmkeras.training.callbacks import best_value
+from mmkeras.training.callbacks import read_history
 from mmkeras.training.evaluation import check_targets
 from mmkeras.training.evaluation import evaluate
 from mmkeras.training.evaluation import predict_split
@@ -165,3 +175,194 @@ def test_comparison_lines_by_hand():
     assert (
         "  image degraded" + " " * 19 + "(  2) 1.000 / 0.500 / 0.500" in lines
     )
+
+
+# The run's files, resuming and stopping on NaN: text-only runs, the
+# cheapest to trace.
+TEXT = ("text",)
+
+
+def _with_callback(monkeypatch, callback):
+    """`train` with one more callback after its own."""
+    callbacks = trainer._callbacks
+    monkeypatch.setattr(
+        trainer, "_callbacks", lambda *args: callbacks(*args) + [callback]
+    )
+
+
+class _InterruptAt(keras.callbacks.Callback):
+    """Interrupts (as Ctrl-C does) when epoch `epoch` (from 0) begins."""
+
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == self.epoch:
+            raise KeyboardInterrupt
+
+
+class _PoisonWeights(keras.callbacks.Callback):
+    """Makes a weight NaN before the first step of epoch `epoch`."""
+
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == self.epoch:
+            variable = self.model.trainable_variables[0]
+            variable.assign(np.full(variable.shape, np.nan, "float32"))
+
+
+def _backup_epoch(output_dir):
+    path = os.path.join(output_dir, "backup", "training_metadata.json")
+    with open(path) as f:
+        return json.load(f)["epoch"]
+
+
+def _event_tags(directory):
+    tags = set()
+    for name in os.listdir(directory):
+        for event in tf.data.TFRecordDataset(os.path.join(directory, name)):
+            parsed = tf.compat.v1.Event.FromString(event.numpy())
+            tags.update(v.tag for v in parsed.summary.value)
+    return tags
+
+
+def test_a_run_writes_its_files(manifest, tmp_path):
+    result = train(_config(manifest, tmp_path, modalities=TEXT, epochs=2))
+    assert sorted(os.listdir(tmp_path)) == [
+        "best.json",
+        "best.keras",
+        "class_names.txt",
+        "config.json",
+        "curves.png",
+        "history.csv",
+        "logs",
+        "task.keras",
+        "vocabulary.txt",
+    ]  # and no backup: training ended
+    history = read_history(str(tmp_path / "history.csv"))
+    assert history["epoch"] == [0, 1]
+    np.testing.assert_allclose(history["val_loss"], result.history["val_loss"])
+    assert best_value(str(tmp_path / "best.keras"), "val_loss") == min(
+        history["val_loss"]
+    )
+    assert "epoch_loss" in _event_tags(tmp_path / "logs" / "train")
+    assert "epoch_accuracy" in _event_tags(tmp_path / "logs" / "validation")
+    tokenizer = result.task.preprocessor.features.tokenizer
+    assert load_vocabulary(tmp_path / "vocabulary.txt") == tokenizer.vocabulary
+    assert load_vocabulary(tmp_path / "class_names.txt") == list(
+        result.task.class_names
+    )
+    with Image.open(tmp_path / "curves.png") as curves:
+        assert curves.size == (640, 200)  # loss, accuracy
+
+
+def _write_changed(manifest, name, change):
+    """A copy of the manifest beside it (its paths still resolve)."""
+    path = os.path.join(os.path.dirname(manifest), name)
+    records = [json.loads(line) for line in open(manifest)]
+    with open(path, "w") as f:
+        for record in records:
+            f.write(json.dumps(change(record)) + "\n")
+    return path
+
+
+def _new_words(record):
+    if record.get("text"):
+        record["text"] = "zebra quokka " + record["text"]
+    return record
+
+
+def test_a_resumed_run_keeps_its_plan_and_its_best_value(
+    manifest, tmp_path, monkeypatch
+):
+    config = _config(manifest, tmp_path, modalities=TEXT, epochs=2)
+    with monkeypatch.context() as patch:
+        _with_callback(patch, _InterruptAt(epoch=1))
+        with pytest.raises(KeyboardInterrupt):
+            train(config)
+    assert _backup_epoch(tmp_path) == 1
+    vocabulary = load_vocabulary(tmp_path / "vocabulary.txt")
+    best = tmp_path / "best.keras"
+    best_time = best.stat().st_mtime_ns
+    (tmp_path / "best.json").write_text(
+        json.dumps({"monitor": "val_loss", "epoch": 0, "value": 0.0})
+    )
+    changed = _write_changed(manifest, "changed.jsonl", _new_words)
+    assert (
+        learn_vocabulary(
+            r["text"]
+            for r in read_manifest(changed).split("train")
+            if r.get("text")
+        )
+        != vocabulary
+    )
+
+    with pytest.raises(ValueError, match=r"hidden_dim=8 \(now 16\); rerun"):
+        train(dataclasses.replace(config, manifest=changed, hidden_dim=16))
+    hexagon = _write_changed(
+        manifest, "hexagon.jsonl", lambda r: {**r, "label": "hexagon"}
+    )
+    with pytest.raises(ValueError, match=r"labels \(hexagon\) that the"):
+        train(dataclasses.replace(config, manifest=hexagon))
+
+    result = train(dataclasses.replace(config, manifest=changed))
+    assert len(result.history["loss"]) == 1  # epoch 2 only
+    tokenizer = result.task.preprocessor.features.tokenizer
+    assert tokenizer.vocabulary == vocabulary
+    assert read_history(str(tmp_path / "history.csv"))["epoch"] == [0, 1]
+    # A validation loss cannot beat 0: the best model stays the first's.
+    assert best.stat().st_mtime_ns == best_time
+    assert best_value(str(best), "val_loss") == 0.0
+    saved = json.loads((tmp_path / "config.json").read_text())
+    assert saved["manifest"] == changed
+
+
+def test_a_truncated_backup_falls_back_to_the_previous_one(
+    manifest, tmp_path, monkeypatch
+):
+    config = _config(
+        manifest, tmp_path, modalities=TEXT, epochs=3, validate=False
+    )
+    with monkeypatch.context() as patch:
+        _with_callback(patch, _InterruptAt(epoch=2))
+        with pytest.raises(KeyboardInterrupt):
+            train(config)
+    latest = tmp_path / "backup" / "latest.weights.h5"
+    with open(latest, "r+b") as f:
+        f.truncate(latest.stat().st_size // 2)
+    result = train(config)
+    assert len(result.history["loss"]) == 2  # from the previous backup
+    assert read_history(str(tmp_path / "history.csv"))["epoch"] == [0, 1, 2]
+
+
+def test_a_nan_loss_is_one_line_and_keeps_the_last_good_backup(
+    manifest, tmp_path, monkeypatch
+):
+    flags = [
+        "train",
+        f"--manifest={manifest}",
+        f"--output-dir={tmp_path}",
+        "--modalities=text",
+        "--epochs=2",
+        "--batch-size=8",
+        "--hidden-dim=8",
+        "--verbose=0",
+    ]
+    with monkeypatch.context() as patch:
+        _with_callback(patch, _PoisonWeights(epoch=1))
+        with pytest.raises(SystemExit) as raised:
+            cli.main(flags)
+    assert raised.value.code == (
+        "mmkeras train: error: the training loss became nan at epoch 2, "
+        f"step 1; the last good backup is kept in {tmp_path}/backup: rerun "
+        "with a lower learning rate (--set learning_rate=0.0003) to resume "
+        "from it"
+    )
+    assert _backup_epoch(tmp_path) == 1
+    cli.main(flags)  # resumes at epoch 2, now without the poison
+    assert read_history(str(tmp_path / "history.csv"))["epoch"] == [0, 1]
+    assert not (tmp_path / "backup").exists()

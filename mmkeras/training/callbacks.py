@@ -1,0 +1,278 @@
+"""Callbacks that let a run survive interruptions and show its progress.
+
+Keras' own callbacks, each with what a run that may be killed at any
+moment and restarted with the same command needs: a backup that falls
+back to the previous one and is never taken of broken weights, a best
+checkpoint that remembers its best value, a CSV history with one row per
+finished epoch however often the run restarted, and a NaN stop that
+keeps the backup.
+"""
+
+import csv
+import json
+import logging
+import os
+
+import keras
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+
+class NonFiniteLoss(FloatingPointError):
+    """Training produced a NaN or infinite loss or weights."""
+
+
+class StopOnNonFiniteLoss(keras.callbacks.TerminateOnNaN):
+    """`TerminateOnNaN(raise_error=True)` that says where it happened.
+
+    Raising, rather than Keras' default graceful stop, skips every
+    callback's `on_train_end`, so `BackupAndRestore` keeps its backup
+    instead of deleting it. Put it before the backup callback, so the
+    step whose loss is not finite is never backed up.
+
+    Raises:
+        NonFiniteLoss: with the epoch and step (both counted from 1).
+    """
+
+    def __init__(self):
+        super().__init__(raise_error=True)
+        self.epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_batch_end(self, batch, logs=None):
+        try:
+            super().on_batch_end(batch, logs)
+        except RuntimeError:
+            loss = (logs or {}).get("loss")
+            raise NonFiniteLoss(
+                f"the training loss became {float(loss)} at epoch "
+                f"{self.epoch + 1}, step {batch + 1}"
+            ) from None
+
+
+class ResumableBackup(keras.callbacks.BackupAndRestore):
+    """`BackupAndRestore` with two backups, for runs killed at any moment.
+
+    Keras' callback with `double_checkpoint=True` (a backup that cannot be
+    read, e.g. truncated by a kill during its write, falls back to the
+    previous one), and four repairs:
+
+    - With a step frequency it also saves at each epoch's end, so a
+      restart after an epoch boundary does not run that epoch again.
+    - A step backup of a resumed run records the epoch it is in (Keras
+      counts epochs from the ends it has seen, so before the first end
+      of a resumed run it would record epoch 0: a second interruption
+      would then start over).
+    - An unreadable `training_metadata.json` falls back to the previous
+      backup too, as unreadable weights do.
+    - Weights that are not finite are never saved: `NonFiniteLoss` is
+      raised instead, so the backup kept is the last good one.
+
+    A backup taken mid-epoch holds the weights and optimizer state of that
+    step; Keras restarts its epoch from the first batch.
+
+    Args:
+        backup_dir: str. Holds only the backup.
+        save_freq: "epoch" or int, steps between backups.
+        verbose: int. Print a line when a run resumes.
+
+    Attributes:
+        resumed_from: dict `{"epoch": int, "batch": int}` of the backup a
+            run resumed from (epoch counted from 0), or None.
+    """
+
+    def __init__(self, backup_dir, save_freq="epoch", verbose=0):
+        super().__init__(
+            backup_dir, save_freq=save_freq, double_checkpoint=True
+        )
+        self.verbose = verbose
+        self.resumed_from = None
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        self.resumed_from = _read_json(self._training_metadata_path)
+        if self.resumed_from is None:
+            return
+        epoch = self.resumed_from["epoch"]
+        step = self.resumed_from.get("batch", 0)
+        where = f"epoch {epoch + 1}"
+        if step:
+            where += f" (weights of step {step + 1}; the epoch restarts)"
+        message = f"Resumed from the backup in {self.backup_dir} at {where}."
+        logger.info(message)
+        if self.verbose:
+            print(message, flush=True)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._current_epoch = epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        super().on_epoch_end(epoch, logs)
+        if self.save_freq != "epoch":
+            self._save_model()
+
+    def _load_model(self):
+        metadata = self._training_metadata_path
+        if os.path.exists(metadata) and _read_json(metadata) is None:
+            # OSError is what makes Keras fall back to the previous backup.
+            raise OSError(f"{metadata} cannot be read")
+        super()._load_model()
+
+    def _save_model(self):
+        if not all_finite(self.model.trainable_variables):
+            raise NonFiniteLoss(
+                f"the weights stopped being finite at epoch "
+                f"{self._current_epoch + 1}, step {self._last_batch_seen + 1}"
+            )
+        super()._save_model()
+
+
+class BestCheckpoint(keras.callbacks.ModelCheckpoint):
+    """The best model so far, in one `.keras` file, across restarts.
+
+    `ModelCheckpoint(save_best_only=True)` that writes the model to a
+    partial file first and renames it (a kill during the write leaves the
+    previous best whole), and records the best value in `<name>.json`
+    beside it; `best_value` reads it back for a resumed run's
+    `initial_value_threshold`, so a restart must beat the best so far.
+
+    Args:
+        filepath: str, ending in `.keras`.
+        monitor: str. A logged value, e.g. "val_loss".
+        mode: "min" or "max".
+        initial_value_threshold: float or None. The value to beat.
+    """
+
+    def __init__(self, filepath, monitor, mode, initial_value_threshold=None):
+        directory, name = os.path.split(filepath)
+        super().__init__(
+            os.path.join(directory, f".partial-{name}"),
+            monitor=monitor,
+            mode=mode,
+            save_best_only=True,
+            initial_value_threshold=initial_value_threshold,
+        )
+        self.final_path = filepath
+        self.record_path = record_path(filepath)
+
+    def _save_model(self, epoch, batch, logs):
+        super()._save_model(epoch, batch, logs)
+        if not os.path.exists(self.filepath):
+            return
+        os.replace(self.filepath, self.final_path)
+        record = {"monitor": self.monitor, "epoch": epoch}
+        if self.best is not None:
+            record["value"] = float(self.best)
+        _write_json(self.record_path, record)
+
+
+def record_path(filepath):
+    """Where `BestCheckpoint` records the best value of `filepath`."""
+    return os.path.splitext(filepath)[0] + ".json"
+
+
+def best_value(filepath, monitor):
+    """The best `monitor` value recorded for `filepath`, or None."""
+    record = _read_json(record_path(filepath))
+    if not record or record.get("monitor") != monitor:
+        return None
+    return record.get("value")
+
+
+class ResumableCSVLogger(keras.callbacks.CSVLogger):
+    """`CSVLogger` whose file holds one row per finished epoch, always.
+
+    The file is opened at the first epoch a run trains (not at the start
+    of `fit`, when a restored backup's epoch is not yet known): rows of
+    that epoch and later ones, written by an interrupted run before its
+    last backup, are dropped, and the rest is kept and appended to, with
+    its own columns. A run from epoch 0 starts a new file.
+
+    Args:
+        filename: str.
+    """
+
+    def __init__(self, filename):
+        super().__init__(filename, append=True)
+        self.first_epoch = None
+
+    def on_train_begin(self, logs=None):
+        self.first_epoch = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self.first_epoch is not None:
+            return
+        self.first_epoch = epoch
+        header = keep_epochs_before(self.filename, epoch)
+        super().on_train_begin(logs)
+        if header:
+            self.keys = header[1:]
+
+
+def keep_epochs_before(path, epoch):
+    """Drops the rows of a CSV history from `epoch` on; returns its header
+    (or None when no row is left, and then no file either)."""
+    if not os.path.exists(path):
+        return None
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = list(csv.reader(f))
+    header, kept = rows[:1], [r for r in rows[1:] if _epoch_of(r) < epoch]
+    if not header or not kept:
+        os.remove(path)
+        return None
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerows(header + kept)
+    return header[0]
+
+
+def read_history(path):
+    """A CSV history as a dict of column to list of floats (NaN where
+    missing), in epoch order."""
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    columns = {name: [] for name in (rows[0] if rows else {})}
+    for row in rows:
+        for name, value in row.items():
+            columns[name].append(_float(value))
+    return columns
+
+
+def all_finite(variables):
+    """Whether every value of every variable is finite."""
+    return all(
+        np.isfinite(keras.ops.convert_to_numpy(v)).all() for v in variables
+    )
+
+
+def _epoch_of(row):
+    try:
+        return int(row[0])
+    except (IndexError, ValueError):
+        return float("inf")
+
+
+def _float(text):
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def _read_json(path):
+    """A small JSON file's content, or None if it is absent or unreadable."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def _write_json(path, value):
+    """Writes atomically: a reader sees the old file or the new one."""
+    partial = f"{path}.partial"
+    with open(partial, "w", encoding="utf-8") as f:
+        json.dump(value, f)
+    os.replace(partial, path)
