@@ -89,12 +89,7 @@ def query_sheet(task, records, path, num_queries=5, top_k=5, seed=0):
         example["image"]
         for example in raw_dataset(gallery, ("image",), ()).as_numpy_iterator()
     ]
-    gallery_embeddings = np.concatenate(
-        [
-            np.asarray(task.embed("image", pixels[i : i + 64]))
-            for i in range(0, len(pixels), 64)
-        ]
-    )
+    gallery_embeddings = _embed_images(task, pixels)
     chosen = np.random.default_rng(seed).choice(
         len(records), num_queries, replace=False
     )
@@ -147,6 +142,16 @@ def query_sheet(task, records, path, num_queries=5, top_k=5, seed=0):
     return ranks
 
 
+def _embed_images(task, images, batch_size=64):
+    """The task's embeddings of encoded images, a batch at a time."""
+    return np.concatenate(
+        [
+            np.asarray(task.embed("image", images[i : i + batch_size]))
+            for i in range(0, len(images), batch_size)
+        ]
+    )
+
+
 def _decoded(encoded):
     import io
 
@@ -176,12 +181,7 @@ def zero_shot_lines(task, images, labels, class_names, templates):
     from mmkeras.models.zero_shot import class_embeddings
     from mmkeras.models.zero_shot import top_k_accuracy
 
-    embeddings = np.concatenate(
-        [
-            np.asarray(task.embed("image", images[i : i + 64]))
-            for i in range(0, len(images), 64)
-        ]
-    )
+    embeddings = _embed_images(task, images)
     rows = [
         (f"{len(templates)} prompts averaged", templates),
         ('one prompt "a {}"', ["a {}"]),
