@@ -268,14 +268,16 @@ def train(config):
         validation_split = _split(
             source, "validation", modalities, config.manifest
         )
-    plan = _complete_plan(config, saved, source, train_split, modalities)
+    # Read once: the vocabulary (of a new run) and the length check use them.
+    captions = _captions(train_split) if "text" in modalities else None
+    plan = _complete_plan(config, saved, source, captions, modalities)
     build = (
         build_dual_encoder if config.task == "retrieve" else build_classifier
     )
     task = build(config, plan)
     logger.info("dtype policy: %s", task.dtype_policy.name)
-    if "text" in modalities:
-        _warn_if_truncated(task, _captions(train_split), config)
+    if captions is not None:
+        _warn_if_truncated(task, captions, config)
     train_data = _dataset(task, train_split, modalities, config, training=True)
     validation_data = None
     if validation_split is not None:
@@ -439,12 +441,12 @@ def write_plan(config, plan):
         )
 
 
-def _complete_plan(config, saved, source, train_split, modalities):
+def _complete_plan(config, saved, source, captions, modalities):
     """The saved plan, with what it lacks learned from the data (a run
     written before plans were saved), or a new one."""
     plan = saved or TrainingPlan(modalities)
     if "text" in modalities and plan.vocabulary is None:
-        plan.vocabulary = learn_vocabulary(_captions(train_split))
+        plan.vocabulary = learn_vocabulary(captions)
     if config.task == "classify":
         labels = source.labels(LABEL_FIELD)
         if plan.class_names is None:
