@@ -19,7 +19,11 @@ from mmkeras.models.dual_encoder import DualEncoder
 from mmkeras.models.presets import dual_encoder
 from mmkeras.models.presets import multimodal_classifier
 from mmkeras.preprocessing.vocabulary import learn_vocabulary
+from mmkeras.training import keras_compat
 from mmkeras.training.augmentation import augment
+from mmkeras.training.distribution import WorkerBackupAndRestore
+from mmkeras.training.distribution import resolve_strategy
+from mmkeras.training.distribution import serve_input
 from mmkeras.training.precision import resolve_precision
 from mmkeras.training.retrieval import RetrievalValidation
 from mmkeras.training.retrieval import read_pairs
@@ -88,6 +92,16 @@ class TrainConfig:
             same weights on the same machine; a little slower.
         verbose: int or None. Keras progress output: 0 silent, 1 progress
             bar, 2 one line per epoch; None picks 1 on a terminal, else 2.
+        strategy: "auto", "none", "mirrored" (this machine's GPUs) or
+            "multi-worker" (the machines `TF_CONFIG` names; see
+            `distribution.resolve_strategy`). "auto": multi-worker when
+            `TF_CONFIG` names several workers, else none. With several
+            workers, `batch_size` is per worker (a step trains on
+            `batch_size` x workers examples) and only the chief writes
+            `output_dir`.
+        data_service: str or None. A tf.data service dispatcher,
+            "grpc://host:port", whose workers then read and preprocess the
+            training data (see `distribution.serve_input`).
     """
 
     manifest: str
@@ -122,6 +136,8 @@ class TrainConfig:
     skip_bad_records: bool = False
     deterministic: bool = False
     verbose: int = None
+    strategy: str = "auto"
+    data_service: str = None
 
 
 @dataclasses.dataclass
@@ -166,6 +182,10 @@ def train(config):
         raise ValueError(
             f"task must be one of {TASKS}, received {config.task!r}."
         )
+    # First: the multi-worker strategy starts this worker's server.
+    distribution = resolve_strategy(config.strategy)
+    if distribution.multi_worker:
+        keras_compat.apply()
     keras.utils.set_random_seed(config.seed)
     if config.deterministic:
         tf.config.experimental.enable_op_determinism()
@@ -187,28 +207,46 @@ def train(config):
     build = (
         build_dual_encoder if config.task == "retrieve" else build_classifier
     )
-    task = build(config, source, train_split, modalities)
+    with distribution.strategy.scope():
+        task = build(config, source, train_split, modalities)
     logger.info("dtype policy: %s", task.dtype_policy.name)
     if "text" in modalities:
         _warn_if_truncated(task, _captions(train_split), config)
-    train_data = _dataset(task, train_split, modalities, config, training=True)
+    batch_size = distribution.global_batch_size(config.batch_size)
+    train_data = _dataset(
+        task, train_split, modalities, config, distribution, training=True
+    )
+    steps_per_epoch = None  # Keras counts the batches
+    if config.data_service:
+        # Workers share one job, each taking different batches.
+        job = distribution.shared_name("mmkeras")
+        train_data = serve_input(train_data, config.data_service, job)
+        steps_per_epoch = _batches(train_split, batch_size, config.task)
     validation_data = None
     if validation_split is not None:
         validation_data = _dataset(
-            task, validation_split, modalities, config, training=False
+            task,
+            validation_split,
+            modalities,
+            config,
+            distribution,
+            training=False,
         )
-    steps = config.epochs * -(-_count(source, "train") // config.batch_size)
-    task.compile(
-        optimizer=keras.optimizers.AdamW(
-            keras.optimizers.schedules.CosineDecay(
-                config.learning_rate, decay_steps=steps, alpha=0.05
-            ),
-            weight_decay=config.weight_decay,
+    # Steps of the global batch: the schedule ends with the training.
+    steps = config.epochs * -(-_count(source, "train") // batch_size)
+    with distribution.strategy.scope():
+        task.compile(
+            optimizer=keras.optimizers.AdamW(
+                keras.optimizers.schedules.CosineDecay(
+                    config.learning_rate, decay_steps=steps, alpha=0.05
+                ),
+                weight_decay=config.weight_decay,
+            )
         )
-    )
-    os.makedirs(config.output_dir, exist_ok=True)
-    _write_config(config, modalities)
-    callbacks = _callbacks(config, validation_data is not None)
+    if distribution.is_chief:
+        os.makedirs(config.output_dir, exist_ok=True)
+        _write_config(config, modalities)
+    callbacks = _callbacks(config, validation_data is not None, distribution)
     if config.task == "retrieve" and validation_split is not None:
         callbacks.insert(
             0, RetrievalValidation(validation_split, config.batch_size)
@@ -218,10 +256,13 @@ def train(config):
         shuffle=False,  # the dataset reshuffles itself every epoch
         validation_data=validation_data,
         epochs=config.epochs,
-        verbose=_verbosity(config.verbose),
+        steps_per_epoch=steps_per_epoch,
+        verbose=_verbosity(config.verbose) if distribution.is_chief else 0,
         callbacks=callbacks,
     )
-    task.save(os.path.join(config.output_dir, TASK_FILE))
+    if distribution.is_chief:
+        task.save(os.path.join(config.output_dir, TASK_FILE))
+    distribution.barrier()
     return TrainResult(
         task, history.history, config.output_dir, _skipped(source)
     )
@@ -344,6 +385,14 @@ def _count(source, name):
     return len(source.split(name))
 
 
+def _batches(split, batch_size, task):
+    """Training batches per epoch (the last may be smaller)."""
+    count = len(split) if isinstance(split, list) else split.count
+    if task == "retrieve":  # `_dataset` drops the remainder
+        return count // batch_size
+    return -(-count // batch_size)
+
+
 def _captions(split):
     """The non-empty training captions, from any kind of source."""
     texts = raw_dataset(split, ("text",), target_fields=())
@@ -367,7 +416,7 @@ def _warn_if_truncated(task, captions, config):
         )
 
 
-def _dataset(task, split, modalities, config, training):
+def _dataset(task, split, modalities, config, distribution, training):
     preprocessor = task.preprocessor
     augmenting = config.augment
     if augmenting is None:
@@ -379,10 +428,10 @@ def _dataset(task, split, modalities, config, training):
             features, targets = task.preprocessor(raw)
             return augment(features, seed), targets
 
-    return make_dataset(
+    dataset = make_dataset(
         split,
         preprocessor,
-        config.batch_size,
+        distribution.global_batch_size(config.batch_size),
         modalities=modalities,
         target_fields=(task.preprocessor.label_field,),
         shuffle=training,
@@ -391,13 +440,20 @@ def _dataset(task, split, modalities, config, training):
         # A contrastive loss over a last batch of one or two pairs is
         # nearly free and teaches nothing.
         drop_remainder=training and config.task == "retrieve",
+        # Workers split each batch by position: the same order on all.
+        deterministic=True if distribution.multi_worker else None,
     )
+    return distribution.shard(dataset)
 
 
-def _callbacks(config, has_validation):
+def _callbacks(config, has_validation, distribution):
     callbacks = [
-        keras.callbacks.BackupAndRestore(
-            os.path.join(config.output_dir, "backup")
+        WorkerBackupAndRestore(
+            os.path.join(config.output_dir, "backup"),
+            is_chief=distribution.is_chief,
+            strategy=distribution.strategy
+            if distribution.multi_worker
+            else None,
         )
     ]
     if config.early_stopping_patience and has_validation:
