@@ -13,6 +13,7 @@ from mmkeras.quiet import import_tensorflow_quietly
 FUSIONS = ("attention", "weighted_sum", "concat", "gated", "cross_attention")
 MODALITIES = ("audio", "image", "text", "video")
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
+STRATEGIES = ("auto", "none", "mirrored", "multi-worker")
 # check-export's default target (mmkeras.export.op_check.DEFAULT_RELEASE),
 # repeated so that parsing flags imports no TensorFlow.
 TF_SERVING_RELEASE = "2.21"
@@ -65,6 +66,26 @@ def _train(args):
     modalities = ", ".join(result.task.preprocessor.modalities)
     print(f"Trained a {config.task} task on {modalities}.")
     print(f"Saved it to {result.output_dir}/task.keras")
+
+
+def _data_service(args):
+    from mmkeras.training.distribution import data_service_dispatcher
+    from mmkeras.training.distribution import data_service_worker
+
+    if args.role == "dispatcher":
+        server = data_service_dispatcher(args.port)
+        port = server.target.rsplit(":", 1)[1]
+        print(
+            f"Dispatcher on port {port}: train with "
+            f"--data-service=grpc://HOST:{port}",
+            flush=True,
+        )
+    else:
+        if not args.dispatcher:
+            raise ValueError("a worker needs --dispatcher HOST:PORT.")
+        server = data_service_worker(args.dispatcher, args.port, args.address)
+        print(f"Worker of the dispatcher at {args.dispatcher}", flush=True)
+    server.join()  # until the process is stopped
 
 
 def _print_skipped(skipped):
@@ -561,6 +582,24 @@ def _add_train_parser(commands):
         help="back up the training state at each epoch's end, or also "
         "every STEPS steps",
     )
+    scale = train.add_argument_group("several devices or machines")
+    _setting(
+        scale,
+        "--strategy",
+        "auto",
+        choices=STRATEGIES,
+        help="auto: multi-worker when TF_CONFIG names several workers "
+        "(then --batch-size is per worker), else none; mirrored: this "
+        "machine's GPUs",
+    )
+    _setting(
+        scale,
+        "--data-service",
+        "",
+        metavar="grpc://HOST:PORT",
+        help="a tf.data service dispatcher whose workers read and "
+        "preprocess the training data",
+    )
     train.add_argument(
         "--skip-bad-records",
         action="store_true",
@@ -587,6 +626,22 @@ def _setting(group, flag, default, help=None, **kwargs):
     group.add_argument(
         flag, default=argparse.SUPPRESS, help=help or shown, **kwargs
     )
+
+
+def _add_data_service_parser(commands):
+    service = commands.add_parser(
+        "data-service",
+        help="run a tf.data service dispatcher or worker (train "
+        "--data-service): input preprocessing on other machines",
+    )
+    service.add_argument("role", choices=["dispatcher", "worker"])
+    service.add_argument("--port", type=int, default=0, help="0: any free")
+    service.add_argument("--dispatcher", help="worker: HOST:PORT")
+    service.add_argument(
+        "--address",
+        help="worker: the host trainers reach it at (default: localhost)",
+    )
+    service.set_defaults(run=_data_service)
 
 
 def _add_evaluate_parser(commands):
@@ -735,6 +790,7 @@ def build_parser():
     pack.set_defaults(run=_pack)
 
     _add_train_parser(commands)
+    _add_data_service_parser(commands)
     _add_evaluate_parser(commands)
 
     _add_export_parsers(commands)

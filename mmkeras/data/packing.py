@@ -206,9 +206,12 @@ class PackedSplit:
     modalities: tuple
     target_kinds: dict
 
-    def serialized_dataset(self, shuffle, seed):
+    def serialized_dataset(self, shuffle, seed, deterministic=None):
         """The serialized examples; with `shuffle`, shards and records
-        are shuffled, differently every epoch."""
+        are shuffled, differently every epoch; `deterministic` as in
+        `raw_dataset`."""
+        if deterministic is None:
+            deterministic = not shuffle
         files = tf.data.Dataset.from_tensor_slices(list(self.files))
         cycle_length = len(self.files)
         if shuffle:
@@ -222,7 +225,7 @@ class PackedSplit:
             cycle_length=cycle_length,
             block_length=1,
             num_parallel_calls=tf.data.AUTOTUNE,
-            deterministic=not shuffle,
+            deterministic=deterministic,
         )
         if shuffle:
             dataset = dataset.shuffle(

@@ -23,6 +23,7 @@ def raw_dataset(
     shuffle=False,
     seed=None,
     cache=False,
+    deterministic=None,
 ):
     """An unbatched dataset of raw example dicts, files read in the graph.
 
@@ -51,6 +52,11 @@ def raw_dataset(
         seed: int or None. Shuffle seed.
         cache: bool. Keep the read bytes in memory after the first epoch;
             only for datasets that fit in memory.
+        deterministic: bool or None. Keep the (seeded) order through the
+            parallel reads; None: only when not shuffling (a shuffled
+            order is random anyway, and out-of-order reads are faster).
+            Multi-worker training needs it: workers split the examples by
+            their position.
 
     Returns:
         A `tf.data.Dataset` of dicts.
@@ -87,7 +93,7 @@ def raw_dataset(
             return _read_files(example, max_video_frames)
 
     elif hasattr(source, "serialized_dataset"):
-        dataset = source.serialized_dataset(shuffle_paths, seed)
+        dataset = source.serialized_dataset(shuffle_paths, seed, deterministic)
         count = source.count
         read = source.parser(modalities, target_fields, max_video_frames)
     else:
@@ -95,8 +101,10 @@ def raw_dataset(
             "source must be a list of manifest Records or a PackedSplit, "
             f"received {type(source).__name__}."
         )
+    if deterministic is None:
+        deterministic = not shuffle
     dataset = dataset.map(
-        read, num_parallel_calls=tf.data.AUTOTUNE, deterministic=not shuffle
+        read, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic
     )
     if cache:
         dataset = dataset.cache()
@@ -118,6 +126,7 @@ def make_dataset(
     max_video_frames=None,
     drop_remainder=False,
     cache=False,
+    deterministic=None,
 ):
     """Batches of preprocessed examples, ready for `model.fit`.
 
@@ -140,6 +149,7 @@ def make_dataset(
         max_video_frames: int or None. As in `raw_dataset`.
         drop_remainder: bool. Drop a last, smaller batch.
         cache: bool. As in `raw_dataset`.
+        deterministic: bool or None. As in `raw_dataset`.
 
     Returns:
         A `tf.data.Dataset` of batches.
@@ -165,11 +175,14 @@ def make_dataset(
         shuffle=shuffle,
         seed=seed,
         cache=cache,
+        deterministic=deterministic,
     )
+    if deterministic is None:
+        deterministic = not shuffle
     dataset = dataset.map(
         preprocessor,
         num_parallel_calls=tf.data.AUTOTUNE,
-        deterministic=not shuffle,
+        deterministic=deterministic,
     )
     dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
     return dataset.prefetch(tf.data.AUTOTUNE)

@@ -3,6 +3,7 @@
 import keras
 import numpy as np
 import tensorflow as tf
+from keras.src.losses.loss import scale_loss_for_distribution
 
 from mmkeras import losses
 from mmkeras.layers.logit_scale import LOSSES
@@ -158,10 +159,17 @@ class DualEncoder(Task):
     def compute_loss(
         self, x=None, y=None, y_pred=None, sample_weight=None, training=True
     ):
-        loss = self.pair_loss(y, y_pred)
+        loss = self.replica_loss(y, y_pred)
         if self.losses:
             loss = loss + keras.ops.cast(keras.ops.sum(self.losses), "float32")
         return loss
+
+    def replica_loss(self, y, y_pred):
+        """`pair_loss` as this replica's share: under `tf.distribute` the
+        replicas' gradients are summed, so (as Keras does for compiled
+        losses) each replica's loss is divided by their number. The
+        negatives are this replica's batch."""
+        return scale_loss_for_distribution(self.pair_loss(y, y_pred))
 
     def pair_loss(self, y, y_pred):
         """The contrastive loss of a batch's embeddings (`y`: its item
@@ -181,7 +189,7 @@ class DualEncoder(Task):
         if self.gradient_cache_chunk_size is None:
             return super().train_step(data)
         return gradient_cache_step(
-            self, data, self.gradient_cache_chunk_size, self.pair_loss
+            self, data, self.gradient_cache_chunk_size, self.replica_loss
         )
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):

@@ -14,6 +14,7 @@ import json
 from mmkeras.data.manifest import MODALITIES
 from mmkeras.layers.logit_scale import LOSSES
 from mmkeras.models.presets import FUSIONS
+from mmkeras.training.distribution import STRATEGIES
 from mmkeras.training.precision import POLICIES
 from mmkeras.training.trainer import TASKS
 from mmkeras.training.trainer import TrainConfig
@@ -24,6 +25,7 @@ CHOICES = {
     "fusion": FUSIONS,
     "loss": LOSSES,
     "precision": POLICIES,
+    "strategy": STRATEGIES,
     "verbose": (0, 1, 2),
 }
 NULLS = ("null", "none", "~")

@@ -22,15 +22,18 @@ from mmkeras.models.presets import multimodal_classifier
 from mmkeras.preprocessing.vocabulary import learn_vocabulary
 from mmkeras.preprocessing.vocabulary import load_vocabulary
 from mmkeras.preprocessing.vocabulary import save_vocabulary
+from mmkeras.training import keras_compat
 from mmkeras.training.augmentation import augment
 from mmkeras.training.callbacks import BestCheckpoint
 from mmkeras.training.callbacks import NonFiniteLoss
-from mmkeras.training.callbacks import ResumableBackup
 from mmkeras.training.callbacks import ResumableCSVLogger
 from mmkeras.training.callbacks import StopOnNonFiniteLoss
 from mmkeras.training.callbacks import best_value
 from mmkeras.training.callbacks import record_path
 from mmkeras.training.curves import draw_curves
+from mmkeras.training.distribution import WorkerBackupAndRestore
+from mmkeras.training.distribution import resolve_strategy
+from mmkeras.training.distribution import serve_input
 from mmkeras.training.precision import resolve_precision
 from mmkeras.training.retrieval import RetrievalValidation
 from mmkeras.training.retrieval import read_pairs
@@ -130,6 +133,16 @@ class TrainConfig:
         backup_every: "epoch" or int. Back the training state up at every
             epoch's end, or also every this many steps (a long epoch
             then loses at most that many steps to an interruption).
+        strategy: "auto", "none", "mirrored" (this machine's GPUs) or
+            "multi-worker" (the machines `TF_CONFIG` names; see
+            `distribution.resolve_strategy`). "auto": multi-worker when
+            `TF_CONFIG` names several workers, else none. With several
+            workers, `batch_size` is per worker (a step trains on
+            `batch_size` x workers examples) and only the chief writes
+            `output_dir`.
+        data_service: str or None. A tf.data service dispatcher,
+            "grpc://host:port", whose workers then read and preprocess the
+            training data (see `distribution.serve_input`).
     """
 
     manifest: str
@@ -167,6 +180,8 @@ class TrainConfig:
     deterministic: bool = False
     verbose: int = None
     backup_every: int | str = "epoch"
+    strategy: str = "auto"
+    data_service: str = None
 
 
 @dataclasses.dataclass
@@ -246,6 +261,10 @@ def train(config):
             last good backup is kept.
     """
     _check_config(config)
+    # First: the multi-worker strategy starts this worker's server.
+    distribution = resolve_strategy(config.strategy)
+    if distribution.multi_worker:
+        keras_compat.apply()
     keras.utils.set_random_seed(config.seed)
     if config.deterministic:
         tf.config.experimental.enable_op_determinism()
@@ -274,45 +293,72 @@ def train(config):
     build = (
         build_dual_encoder if config.task == "retrieve" else build_classifier
     )
-    task = build(config, plan)
+    with distribution.strategy.scope():
+        task = build(config, plan)
     logger.info("dtype policy: %s", task.dtype_policy.name)
     if captions is not None:
         _warn_if_truncated(task, captions, config)
-    train_data = _dataset(task, train_split, modalities, config, training=True)
+    batch_size = distribution.global_batch_size(config.batch_size)
+    train_data = _dataset(
+        task, train_split, modalities, config, distribution, training=True
+    )
+    steps_per_epoch = None  # Keras counts the batches
+    if config.data_service:
+        # Workers share one job, each taking different batches.
+        job = distribution.shared_name("mmkeras")
+        train_data = serve_input(train_data, config.data_service, job)
+        steps_per_epoch = _batches(train_split, batch_size, config.task)
     validation_data = None
     if validation_split is not None:
         validation_data = _dataset(
-            task, validation_split, modalities, config, training=False
+            task,
+            validation_split,
+            modalities,
+            config,
+            distribution,
+            training=False,
         )
-    steps = config.epochs * -(-_count(source, "train") // config.batch_size)
-    task.compile(
-        optimizer=keras.optimizers.AdamW(
-            keras.optimizers.schedules.CosineDecay(
-                config.learning_rate, decay_steps=steps, alpha=0.05
-            ),
-            weight_decay=config.weight_decay,
-            gradient_accumulation_steps=config.gradient_accumulation_steps,
+    # Steps of the global batch: the schedule ends with the training.
+    steps = config.epochs * -(-_count(source, "train") // batch_size)
+    with distribution.strategy.scope():
+        task.compile(
+            optimizer=keras.optimizers.AdamW(
+                keras.optimizers.schedules.CosineDecay(
+                    config.learning_rate, decay_steps=steps, alpha=0.05
+                ),
+                weight_decay=config.weight_decay,
+                gradient_accumulation_steps=config.gradient_accumulation_steps,
+            )
         )
+    if distribution.is_chief:
+        os.makedirs(config.output_dir, exist_ok=True)
+        if not resuming:
+            _remove_earlier_run(config.output_dir)
+        write_plan(config, plan)
+    distribution.barrier()  # the others read nothing the chief removes
+    callbacks = _callbacks(
+        config, task, validation_split, resuming, distribution
     )
-    os.makedirs(config.output_dir, exist_ok=True)
-    if not resuming:
-        _remove_earlier_run(config.output_dir)
-    write_plan(config, plan)
     try:
         history = task.fit(
             train_data,
             shuffle=False,  # the dataset reshuffles itself every epoch
             validation_data=validation_data,
             epochs=config.epochs,
-            verbose=_verbosity(config.verbose),
-            callbacks=_callbacks(config, task, validation_split, resuming),
+            steps_per_epoch=steps_per_epoch,
+            verbose=_verbosity(config.verbose) if distribution.is_chief else 0,
+            callbacks=callbacks,
         )
     except NonFiniteLoss as error:
         raise NonFiniteLoss(f"{error}; {_advice_after_nan(config)}") from None
-    task.save(os.path.join(config.output_dir, TASK_FILE))
-    history_path = os.path.join(config.output_dir, HISTORY_FILE)
-    if os.path.exists(history_path):
-        draw_curves(history_path, os.path.join(config.output_dir, CURVES_FILE))
+    if distribution.is_chief:
+        task.save(os.path.join(config.output_dir, TASK_FILE))
+        history_path = os.path.join(config.output_dir, HISTORY_FILE)
+        if os.path.exists(history_path):
+            draw_curves(
+                history_path, os.path.join(config.output_dir, CURVES_FILE)
+            )
+    distribution.barrier()
     return TrainResult(
         task, history.history, config.output_dir, _skipped(source)
     )
@@ -530,6 +576,14 @@ def _count(source, name):
     return len(source.split(name))
 
 
+def _batches(split, batch_size, task):
+    """Training batches per epoch (the last may be smaller)."""
+    count = len(split) if isinstance(split, list) else split.count
+    if task == "retrieve":  # `_dataset` drops the remainder
+        return count // batch_size
+    return -(-count // batch_size)
+
+
 def _captions(split):
     """The non-empty training captions, from any kind of source."""
     texts = raw_dataset(split, ("text",), target_fields=())
@@ -553,7 +607,7 @@ def _warn_if_truncated(task, captions, config):
         )
 
 
-def _dataset(task, split, modalities, config, training):
+def _dataset(task, split, modalities, config, distribution, training):
     preprocessor = task.preprocessor
     augmenting = config.augment
     if augmenting is None:
@@ -565,10 +619,10 @@ def _dataset(task, split, modalities, config, training):
             features, targets = task.preprocessor(raw)
             return augment(features, seed), targets
 
-    return make_dataset(
+    dataset = make_dataset(
         split,
         preprocessor,
-        config.batch_size,
+        distribution.global_batch_size(config.batch_size),
         modalities=modalities,
         target_fields=(task.preprocessor.label_field,),
         shuffle=training,
@@ -577,37 +631,47 @@ def _dataset(task, split, modalities, config, training):
         # A contrastive loss over a last batch of one or two pairs is
         # nearly free and teaches nothing.
         drop_remainder=training and config.task == "retrieve",
+        # Workers split each batch by position: the same order on all.
+        deterministic=True if distribution.multi_worker else None,
     )
+    return distribution.shard(dataset)
 
 
-def _callbacks(config, task, validation_split, resuming):
+def _callbacks(config, task, validation_split, resuming, distribution):
     """The run's callbacks, in the order their `on_epoch_end` must run:
     retrieval metrics join the logs before anything reads them; the NaN
     stop comes before the backup, so a non-finite step is never backed
     up; the epoch's row and best model are written before its backup, so
     a kill between them makes a resumed run redo (and rewrite) the epoch
-    rather than miss it."""
+    rather than miss it. Only the chief writes the history, logs and
+    best model; every worker runs the backup (see
+    `WorkerBackupAndRestore`)."""
     output_dir = config.output_dir
     callbacks = []
     if config.task == "retrieve" and validation_split is not None:
         callbacks.append(
             RetrievalValidation(validation_split, config.batch_size)
         )
-    callbacks += [
-        StopOnNonFiniteLoss(),
-        ResumableCSVLogger(os.path.join(output_dir, HISTORY_FILE)),
-        keras.callbacks.TensorBoard(
-            os.path.join(output_dir, LOGS_DIR), write_graph=False
-        ),
-    ]
-    if validation_split is not None:
+    callbacks.append(StopOnNonFiniteLoss())
+    if distribution.is_chief:
+        callbacks += [
+            ResumableCSVLogger(os.path.join(output_dir, HISTORY_FILE)),
+            keras.callbacks.TensorBoard(
+                os.path.join(output_dir, LOGS_DIR), write_graph=False
+            ),
+        ]
+    if validation_split is not None and distribution.is_chief:
         monitor, mode = best_monitor(task)
         path = os.path.join(output_dir, BEST_FILE)
         best = best_value(path, monitor) if resuming else None
         callbacks.append(BestCheckpoint(path, monitor, mode, best))
     callbacks.append(
-        ResumableBackup(
+        WorkerBackupAndRestore(
             os.path.join(output_dir, BACKUP_DIR),
+            is_chief=distribution.is_chief,
+            strategy=distribution.strategy
+            if distribution.multi_worker
+            else None,
             save_freq=config.backup_every,
             verbose=_verbosity(config.verbose),
         )
