@@ -12,11 +12,17 @@ import csv
 import json
 import logging
 import os
+import shutil
 
 import keras
 import numpy as np
 
+from mmkeras.training.snapshot import load_snapshot
+from mmkeras.training.snapshot import save_snapshot
+from mmkeras.training.snapshot import training_variables
+
 logger = logging.getLogger(__name__)
+SNAPSHOT_FILE = "latest.weights.npz"
 
 
 class NonFiniteLoss(FloatingPointError):
@@ -70,6 +76,9 @@ class ResumableBackup(keras.callbacks.BackupAndRestore):
       backup too, as unreadable weights do.
     - Weights that are not finite are never saved: `NonFiniteLoss` is
       raised instead, so the backup kept is the last good one.
+    - The state is a `snapshot` (`.npz` of the variables' values, written
+      atomically) instead of `save_weights`' HDF5 file, which costs
+      several times more per backup for the object-graph walk.
 
     A backup taken mid-epoch holds the weights and optimizer state of that
     step; Keras restarts its epoch from the first batch.
@@ -88,6 +97,8 @@ class ResumableBackup(keras.callbacks.BackupAndRestore):
         super().__init__(
             backup_dir, save_freq=save_freq, double_checkpoint=True
         )
+        self._weights_path = os.path.join(backup_dir, SNAPSHOT_FILE)
+        self._prev_weights_path = f"{self._weights_path}.bkp"
         self.verbose = verbose
         self.resumed_from = None
 
@@ -119,7 +130,13 @@ class ResumableBackup(keras.callbacks.BackupAndRestore):
         if os.path.exists(metadata) and _read_json(metadata) is None:
             # OSError is what makes Keras fall back to the previous backup.
             raise OSError(f"{metadata} cannot be read")
-        super()._load_model()
+        if os.path.exists(self._weights_path):
+            optimizer = self.model.optimizer
+            if optimizer is not None and not optimizer.built:
+                optimizer.build(self.model.trainable_variables)
+            load_snapshot(self._weights_path, training_variables(self.model))
+        if os.path.exists(metadata):
+            self.model._initial_epoch = _read_json(metadata)["epoch"]
 
     def _save_model(self):
         if not all_finite(self.model.trainable_variables):
@@ -127,17 +144,30 @@ class ResumableBackup(keras.callbacks.BackupAndRestore):
                 f"the weights stopped being finite at epoch "
                 f"{self._current_epoch + 1}, step {self._last_batch_seen + 1}"
             )
-        super()._save_model()
+        os.makedirs(self.backup_dir, exist_ok=True)
+        metadata = self._training_metadata_path
+        for path in (self._weights_path, metadata):
+            if os.path.exists(path):  # the previous backup, to fall back to
+                shutil.copyfile(path, f"{path}.bkp")
+        save_snapshot(self._weights_path, training_variables(self.model))
+        _write_json(
+            metadata,
+            {"epoch": self._current_epoch, "batch": self._last_batch_seen},
+        )
 
 
 class BestCheckpoint(keras.callbacks.ModelCheckpoint):
     """The best model so far, in one `.keras` file, across restarts.
 
-    `ModelCheckpoint(save_best_only=True)` that writes the model to a
-    partial file first and renames it (a kill during the write leaves the
-    previous best whole), and records the best value in `<name>.json`
-    beside it; `best_value` reads it back for a resumed run's
-    `initial_value_threshold`, so a restart must beat the best so far.
+    `ModelCheckpoint(save_best_only=True)`, made cheap enough for every
+    epoch and safe against kills. An improvement writes a snapshot of the
+    model's variables (`<name>.weights.npz`, atomically: tens of
+    milliseconds, where a `.keras` file costs a second for the demo
+    classifier) and records the best value in `<name>.json`; `best_value`
+    reads it back for a resumed run's `initial_value_threshold`, so a
+    restart must beat the best so far. At the end of training (this run's
+    or, after a kill, the next one's) the snapshot becomes the `.keras`
+    file, written to a partial file and renamed.
 
     Args:
         filepath: str, ending in `.keras`.
@@ -147,26 +177,38 @@ class BestCheckpoint(keras.callbacks.ModelCheckpoint):
     """
 
     def __init__(self, filepath, monitor, mode, initial_value_threshold=None):
-        directory, name = os.path.split(filepath)
         super().__init__(
-            os.path.join(directory, f".partial-{name}"),
+            filepath,
             monitor=monitor,
             mode=mode,
             save_best_only=True,
             initial_value_threshold=initial_value_threshold,
         )
-        self.final_path = filepath
         self.record_path = record_path(filepath)
+        self.snapshot_path = os.path.splitext(filepath)[0] + ".weights.npz"
 
     def _save_model(self, epoch, batch, logs):
-        super()._save_model(epoch, batch, logs)
-        if not os.path.exists(self.filepath):
+        if not self._should_save_model(epoch, batch, logs, self.filepath):
             return
-        os.replace(self.filepath, self.final_path)
+        save_snapshot(self.snapshot_path, self.model.weights)
         record = {"monitor": self.monitor, "epoch": epoch}
         if self.best is not None:
             record["value"] = float(self.best)
         _write_json(self.record_path, record)
+
+    def on_train_end(self, logs=None):
+        if not os.path.exists(self.snapshot_path):
+            return
+        variables = self.model.weights
+        current = [keras.ops.convert_to_numpy(v) for v in variables]
+        load_snapshot(self.snapshot_path, variables)
+        directory, name = os.path.split(self.filepath)
+        partial = os.path.join(directory, f".partial-{name}")
+        self.model.save(partial)
+        os.replace(partial, self.filepath)
+        os.remove(self.snapshot_path)
+        for variable, value in zip(variables, current, strict=True):
+            variable.assign(value)
 
 
 def record_path(filepath):

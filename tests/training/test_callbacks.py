@@ -91,7 +91,7 @@ def test_a_resumed_runs_step_backups_record_its_epoch(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "damaged", ["latest.weights.h5", "training_metadata.json"]
+    "damaged", ["latest.weights.npz", "training_metadata.json"]
 )
 def test_a_truncated_backup_falls_back_to_the_previous_one(tmp_path, damaged):
     backup_dir = str(tmp_path / "backup")

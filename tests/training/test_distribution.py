@@ -120,7 +120,7 @@ def test_a_worker_restores_from_the_shared_backup_and_writes_elsewhere(
         name: (tmp_path / "backup" / name).read_bytes()
         for name in (os.listdir(shared))
     }
-    assert "latest.weights.h5" in written
+    assert "latest.weights.npz" in written
 
     worker = WorkerBackupAndRestore(shared, is_chief=False)
     files = _BackupFiles(worker)
@@ -129,7 +129,7 @@ def test_a_worker_restores_from_the_shared_backup_and_writes_elsewhere(
     )
     assert len(history.history["loss"]) == 1  # resumed at epoch 2 of 3
     ((directory, names),) = files.seen
-    assert directory != shared and "latest.weights.h5" in names
+    assert directory != shared and "latest.weights.npz" in names
     assert not os.path.exists(directory)  # deleted at the end
     for name, data in written.items():  # the shared backup is the chief's
         assert (tmp_path / "backup" / name).read_bytes() == data
