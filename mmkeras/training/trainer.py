@@ -34,6 +34,7 @@ from mmkeras.training.curves import draw_curves
 from mmkeras.training.distribution import WorkerBackupAndRestore
 from mmkeras.training.distribution import resolve_strategy
 from mmkeras.training.distribution import serve_input
+from mmkeras.training.precision import choose_precision
 from mmkeras.training.precision import resolve_precision
 from mmkeras.training.retrieval import RetrievalValidation
 from mmkeras.training.retrieval import read_pairs
@@ -122,6 +123,10 @@ class TrainConfig:
             (in the logs; early stopping needs it). Off, training is about
             15% faster.
         precision: "auto", "float32", "mixed_float16" or "mixed_bfloat16".
+            "auto": mixed_float16 on tensor-core GPUs, mixed_bfloat16 on
+            TPUs and on CPUs with native bfloat16 (AMX, AVX512_BF16),
+            else float32 (see `precision.choose_precision`); the run
+            prints its choice and the reason.
         seed: int. Seeds weights, shuffling and augmentation.
         skip_bad_records: bool. Skip (and list) bad manifest records
             instead of stopping at the first one.
@@ -293,9 +298,9 @@ def train(config):
     build = (
         build_dual_encoder if config.task == "retrieve" else build_classifier
     )
+    _say_precision(config)
     with distribution.strategy.scope():
         task = build(config, plan)
-    logger.info("dtype policy: %s", task.dtype_policy.name)
     if captions is not None:
         _warn_if_truncated(task, captions, config)
     batch_size = distribution.global_batch_size(config.batch_size)
@@ -408,6 +413,15 @@ def _common_task_args(config, plan):
         dtype=resolve_precision(config.precision),
         metadata={"train_config": _config_dict(config, plan.modalities)},
     )
+
+
+def _say_precision(config):
+    """Logs (and, unless silent, prints) the dtype policy and why."""
+    choice = choose_precision(config.precision)
+    message = f"Precision: {choice.policy} ({choice.reason})."
+    logger.info(message)
+    if _verbosity(config.verbose):
+        print(message, flush=True)
 
 
 def has_backup(output_dir):
