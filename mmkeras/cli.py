@@ -14,6 +14,7 @@ FUSIONS = ("attention", "weighted_sum", "concat", "gated", "cross_attention")
 MODALITIES = ("audio", "image", "text", "video")
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 STRATEGIES = ("auto", "none", "mirrored", "multi-worker")
+JIT_COMPILE = ("auto", "on", "off")
 # check-export's default target (mmkeras.export.op_check.DEFAULT_RELEASE),
 # repeated so that parsing flags imports no TensorFlow.
 TF_SERVING_RELEASE = "2.21"
@@ -566,7 +567,22 @@ def _add_train_parser(commands):
         metavar="N",
         help="update the weights every N batches, with their mean gradient",
     )
-    _setting(fit, "--precision", "auto", choices=PRECISIONS)
+    _setting(
+        fit,
+        "--precision",
+        "auto",
+        choices=PRECISIONS,
+        help="auto: mixed_bfloat16 on CPUs with AMX or AVX512_BF16 and on "
+        "TPUs, mixed_float16 on tensor-core GPUs, else float32",
+    )
+    _setting(
+        fit,
+        "--jit-compile",
+        "auto",
+        choices=JIT_COMPILE,
+        help="compile the training step under XLA; auto: on with GPUs or "
+        "TPUs, off on CPU",
+    )
     _setting(fit, "--seed", 0, type=int)
     fit.add_argument(
         "--deterministic",

@@ -1,12 +1,12 @@
-"""Training speed per dtype policy, side by side, on this machine.
+"""Training speed per dtype policy and with XLA, side by side, here.
 
-Builds the same task once per policy (float32, mixed_bfloat16 and
-mixed_float16), then trains each for the same steps on the same
-in-memory batch, alternating rounds so that a busy machine slows all
-alike, and prints samples/s and the ratio to float32, beside what
-`precision="auto"` picks here. The tasks: the demo's image + text +
-audio classifier, and a dual encoder of the size of the training
-benchmark's reference (`bench_train.py`).
+Builds the same task once per configuration (float32, float32 under
+XLA, mixed_bfloat16, mixed_float16), then trains each for the same
+steps on the same in-memory batch, alternating rounds so that a busy
+machine slows all alike, and prints samples/s and the ratio to float32,
+beside what `precision="auto"` and `jit_compile="auto"` pick here. The
+tasks: the demo's image + text + audio classifier, and a dual encoder of
+the size of the training benchmark's reference (`bench_train.py`).
 
     .venv/bin/python scripts/bench_precision.py [--rounds 5 --steps 20]
 """
@@ -30,9 +30,17 @@ from mmkeras.data.synthetic import write_dataset  # noqa: E402
 from mmkeras.models.presets import dual_encoder  # noqa: E402
 from mmkeras.models.presets import multimodal_classifier  # noqa: E402
 from mmkeras.preprocessing.vocabulary import learn_vocabulary  # noqa: E402
+from mmkeras.training.compilation import choose_jit_compile  # noqa: E402
 from mmkeras.training.precision import choose_precision  # noqa: E402
 
-POLICIES = ("float32", "mixed_bfloat16", "mixed_float16")
+# (dtype policy, jit_compile) per configuration.
+CONFIGURATIONS = {
+    "float32": ("float32", False),
+    "float32 + XLA": ("float32", True),
+    "mixed_bfloat16": ("mixed_bfloat16", False),
+    "mixed_float16": ("mixed_float16", False),
+}
+TASKS = ("classifier", "dual_encoder")
 MODALITIES = ("audio", "image", "text")
 
 
@@ -42,6 +50,13 @@ def parse_args():
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--workdir", default="artifacts/bench_precision")
+    parser.add_argument(
+        "--configurations",
+        nargs="+",
+        default=list(CONFIGURATIONS),
+        choices=list(CONFIGURATIONS),
+    )
+    parser.add_argument("--tasks", nargs="+", default=TASKS, choices=TASKS)
     return parser.parse_args()
 
 
@@ -109,31 +124,33 @@ def seconds_for(task, batch, steps):
 
 
 def measure(build, records, vocabulary, class_names, args):
-    """samples/s per policy: median and the spread of the rounds."""
+    """samples/s per configuration, one value per round."""
     tasks, batches = {}, {}
-    for policy in POLICIES:
+    for name in args.configurations:
+        policy, jit_compile = CONFIGURATIONS[name]
         task = build(policy, vocabulary, class_names)
-        task.compile()
-        batches[policy] = first_batch(task, records)
-        seconds_for(task, batches[policy], 3)  # traces the step
-        tasks[policy] = task
-    rates = {policy: [] for policy in POLICIES}
+        task.compile(jit_compile=jit_compile)
+        batches[name] = first_batch(task, records)
+        seconds_for(task, batches[name], 3)  # traces (and compiles) the step
+        tasks[name] = task
+    rates = {name: [] for name in args.configurations}
     for _ in range(args.rounds):
-        for policy in POLICIES:
-            seconds = seconds_for(tasks[policy], batches[policy], args.steps)
-            rates[policy].append(args.steps * len(records) / seconds)
+        for name in args.configurations:
+            seconds = seconds_for(tasks[name], batches[name], args.steps)
+            rates[name].append(args.steps * len(records) / seconds)
     return rates
 
 
 def print_table(name, rates):
-    base = statistics.median(rates["float32"])
+    first = next(iter(rates))
+    base = statistics.median(rates[first])
     print(f"{name}:")
-    print("  policy            samples/s   x float32   IQR/median")
-    for policy, values in rates.items():
+    print(f"  configuration     samples/s   x {first:9s} IQR/median")
+    for configuration, values in rates.items():
         median = statistics.median(values)
         q1, _, q3 = np.percentile(values, [25, 50, 75])
         print(
-            f"  {policy:16s} {median:10.1f} {median / base:10.2f}x "
+            f"  {configuration:16s} {median:10.1f} {median / base:10.2f}x "
             f"{(q3 - q1) / median:11.2f}"
         )
 
@@ -143,14 +160,20 @@ def main():
     records, vocabulary, class_names = demo_batch(args.workdir, args.batch_size)
     choice = choose_precision("auto")
     print(f"precision=auto here: {choice.policy} ({choice.reason})")
+    compiling = choose_jit_compile("auto")
+    print(
+        f"jit_compile=auto here: {'on' if compiling.jit_compile else 'off'} "
+        f"({compiling.reason})"
+    )
     print(f"load average before: {os.getloadavg()[0]:.1f}")
-    for name, build in (
-        ("demo classifier (audio, image, text)", classifier),
-        (
+    benchmarks = {
+        "classifier": ("demo classifier (audio, image, text)", classifier),
+        "dual_encoder": (
             "reference dual encoder (64x64 images, 32 tokens, width 128)",
             reference_dual_encoder,
         ),
-    ):
+    }
+    for name, build in (benchmarks[task] for task in args.tasks):
         rates = measure(build, records, vocabulary, class_names, args)
         print_table(name, rates)
     print(f"load average after: {os.getloadavg()[0]:.1f}")

@@ -14,6 +14,7 @@ import json
 from mmkeras.data.manifest import MODALITIES
 from mmkeras.layers.logit_scale import LOSSES
 from mmkeras.models.presets import FUSIONS
+from mmkeras.training.compilation import JIT_COMPILE
 from mmkeras.training.distribution import STRATEGIES
 from mmkeras.training.precision import POLICIES
 from mmkeras.training.trainer import TASKS
@@ -26,6 +27,7 @@ CHOICES = {
     "loss": LOSSES,
     "precision": POLICIES,
     "strategy": STRATEGIES,
+    "jit_compile": JIT_COMPILE,
     "verbose": (0, 1, 2),
 }
 NULLS = ("null", "none", "~")
@@ -141,6 +143,8 @@ def coerce(name, value, where):
             return None
         if name == "backup_every":
             return _steps_or_epoch(value)
+        if name == "jit_compile" and isinstance(value, bool):
+            value = "on" if value else "off"  # YAML reads on/off as bools
         converted = _CONVERTERS[field.type](value)
     except (TypeError, ValueError) as error:
         raise ValueError(f"{where}: {name}: {error}.") from None

@@ -30,6 +30,7 @@ from mmkeras.training.callbacks import ResumableCSVLogger
 from mmkeras.training.callbacks import StopOnNonFiniteLoss
 from mmkeras.training.callbacks import best_value
 from mmkeras.training.callbacks import record_path
+from mmkeras.training.compilation import choose_jit_compile
 from mmkeras.training.curves import draw_curves
 from mmkeras.training.distribution import WorkerBackupAndRestore
 from mmkeras.training.distribution import resolve_strategy
@@ -127,6 +128,10 @@ class TrainConfig:
             TPUs and on CPUs with native bfloat16 (AMX, AVX512_BF16),
             else float32 (see `precision.choose_precision`); the run
             prints its choice and the reason.
+        jit_compile: "auto", "on" or "off": compile the training step
+            under XLA. "auto": on with GPUs or TPUs, off on CPU, where
+            the shipped tasks measured no faster (see
+            `compilation.choose_jit_compile`); printed with its reason.
         seed: int. Seeds weights, shuffling and augmentation.
         skip_bad_records: bool. Skip (and list) bad manifest records
             instead of stopping at the first one.
@@ -180,6 +185,7 @@ class TrainConfig:
     early_stopping_patience: int = 0
     validate: bool = True
     precision: str = "auto"
+    jit_compile: str = "auto"
     seed: int = 0
     skip_bad_records: bool = False
     deterministic: bool = False
@@ -333,7 +339,8 @@ def train(config):
                 ),
                 weight_decay=config.weight_decay,
                 gradient_accumulation_steps=config.gradient_accumulation_steps,
-            )
+            ),
+            jit_compile=_say_jit_compile(config),
         )
     if distribution.is_chief:
         os.makedirs(config.output_dir, exist_ok=True)
@@ -416,9 +423,21 @@ def _common_task_args(config, plan):
 
 
 def _say_precision(config):
-    """Logs (and, unless silent, prints) the dtype policy and why."""
+    """The dtype policy "auto" (or the config) picks, said with why."""
     choice = choose_precision(config.precision)
-    message = f"Precision: {choice.policy} ({choice.reason})."
+    _say(config, f"Precision: {choice.policy} ({choice.reason}).")
+
+
+def _say_jit_compile(config):
+    """Whether to compile under XLA, said with why."""
+    choice = choose_jit_compile(config.jit_compile)
+    state = "on" if choice.jit_compile else "off"
+    _say(config, f"XLA: {state} ({choice.reason}).")
+    return choice.jit_compile
+
+
+def _say(config, message):
+    """Logs `message`, and prints it unless the run is silent."""
     logger.info(message)
     if _verbosity(config.verbose):
         print(message, flush=True)

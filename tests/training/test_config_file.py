@@ -56,6 +56,8 @@ def test_later_sources_win_defaults_file_flags_set(tmp_path):
         ("backup_every=20", "backup_every", 20),
         ("learning-rate=0.1", "learning_rate", 0.1),
         ("loss=sigmoid", "loss", "sigmoid"),
+        ("jit_compile=on", "jit_compile", "on"),
+        ("strategy=multi-worker", "strategy", "multi-worker"),
     ],
 )
 def test_set_values_take_their_fields_types(text, field, expected):
@@ -73,9 +75,11 @@ def test_yaml_values_keep_their_types_and_lists_become_tuples(tmp_path):
         "learning_rate: 3e-3\n"  # text to YAML 1.1, a number here
         "augment: null\n"
         "validate: no\n"
-        "clip_seconds: 2\n",
+        "clip_seconds: 2\n"
+        "jit_compile: off\n",  # a bool to YAML 1.1
     )
     config = load_config(path)
+    assert config.jit_compile == "off"
     assert config.modalities == ("image", "text")
     assert config.learning_rate == 0.003
     assert config.augment is None and config.validate is False
@@ -238,8 +242,12 @@ def test_a_config_mistake_is_one_line_from_the_cli(tmp_path, capsys):
 def test_the_cli_knows_the_packages_choices():
     from mmkeras.data.manifest import MODALITIES
     from mmkeras.models.presets import FUSIONS
+    from mmkeras.training.compilation import JIT_COMPILE
+    from mmkeras.training.distribution import STRATEGIES
     from mmkeras.training.precision import POLICIES
 
+    assert cli.JIT_COMPILE == JIT_COMPILE
+    assert cli.STRATEGIES == STRATEGIES
     assert cli.FUSIONS == FUSIONS
     assert cli.MODALITIES == MODALITIES
     assert cli.PRECISIONS == POLICIES

@@ -1,6 +1,7 @@
 """`precision="auto"`: the policy each kind of hardware gets, and why."""
 
 import pytest
+import tensorflow as tf
 
 from mmkeras.training.precision import choose_precision
 from mmkeras.training.precision import read_cpu_flags
@@ -42,3 +43,15 @@ def test_cpu_flags_are_read_from_cpuinfo(tmp_path):
     )
     assert read_cpu_flags(str(cpuinfo)) == {"fpu", "avx2", "amx_bf16"}
     assert read_cpu_flags(str(tmp_path / "absent")) == set()
+
+
+def test_jit_compile_auto_is_off_on_this_cpu_and_named_values_are_kept():
+    from mmkeras.training.compilation import choose_jit_compile
+
+    if not tf.config.list_physical_devices("GPU"):
+        choice = choose_jit_compile("auto")
+        assert choice.jit_compile is False and "CPU" in choice.reason
+    assert choose_jit_compile("on").jit_compile is True
+    assert choose_jit_compile("off").jit_compile is False
+    with pytest.raises(ValueError, match="received 'yes'"):
+        choose_jit_compile("yes")

@@ -24,9 +24,11 @@ from mmkeras.training import trainer
 from mmkeras.training.baselines import late_fusion
 from mmkeras.training.callbacks import best_value
 from mmkeras.training.callbacks import read_history
+from mmkeras.training.compilation import choose_jit_compile
 from mmkeras.training.evaluation import check_targets
 from mmkeras.training.evaluation import evaluate
 from mmkeras.training.evaluation import predict_split
+from mmkeras.training.precision import resolve_precision
 
 pytestmark = pytest.mark.slow
 
@@ -251,6 +253,9 @@ def test_a_run_writes_its_files(manifest, tmp_path):
     ]  # and no backup: training ended
     history = read_history(str(tmp_path / "history.csv"))
     assert history["epoch"] == [0, 1]
+    # precision and jit_compile "auto" took this machine's choices.
+    assert result.task.dtype_policy.name == resolve_precision("auto")
+    assert result.task.jit_compile is choose_jit_compile("auto").jit_compile
     np.testing.assert_allclose(history["val_loss"], result.history["val_loss"])
     assert best_value(str(tmp_path / "best.keras"), "val_loss") == min(
         history["val_loss"]
