@@ -353,8 +353,9 @@ def train_step_flops(model, batch):
     return graph_flops(step.get_concrete_function(batch).graph)
 
 
-def matmul_gflops(size, repeats):
-    """float32 GFLOP/s of a `size x size` tf.matmul (repeated)."""
+def matmul_roof(size, repeats=5):
+    """A function measuring float32 GFLOP/s of `repeats` `size x size`
+    tf.matmuls (traced and warmed up once, here)."""
     a = tf.random.normal((size, size))
     b = tf.random.normal((size, size))
 
@@ -362,14 +363,18 @@ def matmul_gflops(size, repeats):
     def product():
         out = tf.zeros((), tf.float32)
         for _ in tf.range(repeats):
-            out += tf.matmul(a, b)[0, 0]
+            out += tf.reduce_sum(tf.matmul(a, b))
         return out
 
-    product().numpy()  # trace and warm up
-    start = time.perf_counter()
     product().numpy()
-    seconds = time.perf_counter() - start
-    return 2 * size**3 * repeats / seconds / 1e9
+
+    def measure():
+        start = time.perf_counter()
+        product().numpy()
+        seconds = time.perf_counter() - start
+        return 2 * size**3 * repeats / seconds / 1e9
+
+    return measure
 
 
 def timed_fit(model, dataset, steps):
@@ -394,8 +399,8 @@ def profile_op_time(model, dataset, steps, directory):
 
     Returns:
         `(wall seconds, Counter of op type to summed op seconds)`; ops of
-        one step run on two threads at once, so the sum can exceed the
-        wall time.
+        one step run on several threads at once, so the sum can exceed
+        the wall time.
     """
     from tensorflow.tsl.profiler.protobuf import xplane_pb2
 
@@ -585,13 +590,14 @@ def run(ref, batch_size, steps, rounds, warmup, roof_size, workdir=None):
     # Rounds: each model trains `steps` steps in turn; the roof is
     # measured in every round too.
     seconds = {name: [] for name in models}
+    measure_roof = matmul_roof(roof_size)
     roofs = []
     names = list(models)
     for index in range(rounds):
         order = names[index % len(names) :] + names[: index % len(names)]
         for name in order:
             seconds[name].append(timed_fit(models[name], dataset, steps))
-        roofs.append(matmul_gflops(roof_size, 5))
+        roofs.append(measure_roof())
     roof, roof_iqr = median_iqr(roofs)
     print(
         f"roof: float32 tf.matmul {roof_size}x{roof_size}: "
@@ -669,10 +675,11 @@ def run(ref, batch_size, steps, rounds, warmup, roof_size, workdir=None):
 
     # Where the time goes: a trace of a few steps of each model.
     for name in builders:
+        profiled = max(2, min(steps, 5))
         wall, op_seconds = profile_op_time(
             models[name],
             dataset,
-            max(2, min(steps, 5)),
+            profiled,
             os.path.join(workdir, f"trace_{name}"),
         )
         total = sum(op_seconds.values())
@@ -680,12 +687,15 @@ def run(ref, batch_size, steps, rounds, warmup, roof_size, workdir=None):
             s for t, s in op_seconds.items() if _is_contraction(t)
         )
         top = ", ".join(
-            f"{t} {100 * s / total:.0f}%" for t, s in op_seconds.most_common(6)
+            f"{t} {1000 * s / profiled:.0f}"
+            for t, s in op_seconds.most_common(8)
         )
         print(
-            f"profile {name}: op time {total:.2f} s in {wall:.2f} s wall; "
-            f"matmul/einsum/conv {100 * contraction / total:.0f}% of op "
-            f"time; top: {top}"
+            f"profile {name} (tf.profiler, {profiled} steps): "
+            f"{wall / profiled:.2f} s/step wall, op time "
+            f"{total / profiled:.2f} s/step summed over threads, "
+            f"{100 * contraction / total:.0f}% in matmul/einsum/conv; "
+            f"ms/step: {top}"
         )
 
     roof_share = results["mmkeras"]["gflops"] / roof
