@@ -50,6 +50,10 @@ setup(
             "cryptography>=42",
             "hypothesis>=6.100",
         ],
+        # scripts/bench_train.py compares against keras-hub's CLIP; this
+        # version installs without changing keras, tensorflow or
+        # tensorflow-text.
+        "bench": ["keras-hub==0.32.0"],
     },
     entry_points={
         "console_scripts": [

@@ -18,6 +18,8 @@ class TextEncoder(FunctionalModel):
         num_layers: int. Number of transformer blocks.
         num_heads: int. Attention heads per block.
         dropout: float. Dropout rate inside the blocks.
+        intermediate_dim: int or None. Feed-forward width of each block;
+            None means `2 * hidden_dim`.
         **kwargs: Base model arguments, e.g. `name` and `dtype`.
 
     Inputs:
@@ -48,6 +50,7 @@ class TextEncoder(FunctionalModel):
         num_layers=1,
         num_heads=2,
         dropout=0.0,
+        intermediate_dim=None,
         **kwargs,
     ):
         dtype = kwargs.pop("dtype", None)
@@ -68,7 +71,7 @@ class TextEncoder(FunctionalModel):
             padding_mask,
             num_layers,
             num_heads,
-            intermediate_dim=hidden_dim * 2,
+            intermediate_dim=intermediate_dim or hidden_dim * 2,
             dropout=dropout,
             dtype=dtype,
         )
@@ -84,6 +87,7 @@ class TextEncoder(FunctionalModel):
         self.num_layers = num_layers
         self.num_heads = num_heads
         self.dropout = dropout
+        self.intermediate_dim = intermediate_dim
 
     def get_config(self):
         config = super().get_config()
@@ -94,5 +98,6 @@ class TextEncoder(FunctionalModel):
             num_layers=self.num_layers,
             num_heads=self.num_heads,
             dropout=self.dropout,
+            intermediate_dim=self.intermediate_dim,
         )
         return config

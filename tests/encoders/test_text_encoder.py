@@ -42,3 +42,17 @@ def test_padding_content_does_not_change_real_tokens_or_pooled_output():
         np.where(real, clean["sequence_output"], 0),
         atol=1e-5,
     )
+
+
+def test_intermediate_dim_sets_the_feed_forward_width():
+    default = TextEncoder(20, 6, 16, num_layers=1, num_heads=2)
+    wide = TextEncoder(
+        20, 6, 16, num_layers=1, num_heads=2, intermediate_dim=64
+    )
+    inputs = {"token_ids": TOKEN_IDS, "padding_mask": PADDING_MASK}
+    default(inputs), wide(inputs)
+    # A block's feed-forward network: 16 -> width -> 16, with biases.
+    extra = (16 * 64 + 64 + 64 * 16) - (16 * 32 + 32 + 32 * 16)
+    assert wide.count_params() - default.count_params() == extra
+    restored = TextEncoder.from_config(wide.get_config())
+    assert restored.intermediate_dim == 64
