@@ -142,8 +142,23 @@ def test_evaluate_locally_and_through_the_server_agree(trained, served):
     assert local_metrics.keys() == remote_metrics.keys()
     for name in ("examples", "accuracy", "unanswered"):
         assert local_metrics[name] == remote_metrics[name]
-    # The session and eager TensorFlow may differ in the last printed digit.
-    assert abs(local_metrics["log_loss"] - remote_metrics["log_loss"]) <= 2e-4
+    # The session and eager TensorFlow may differ in the last printed
+    # digit; in bfloat16 (the "auto" precision on CPUs with AMX) they
+    # round differently, within 1e-2.
+    tolerance = _tolerance(load_task(str(training_dir)), 2e-4)
+    assert (
+        abs(local_metrics["log_loss"] - remote_metrics["log_loss"])
+        <= tolerance
+    )
+
+
+def _tolerance(task, float32_tolerance=1e-5):
+    """How far a served output may be from the local one: bfloat16 keeps
+    8 bits of mantissa, and the served graph's kernels round otherwise
+    than eager Keras'."""
+    if task.dtype_policy.compute_dtype == "bfloat16":
+        return 1e-2
+    return float32_tolerance
 
 
 def test_served_predictions_equal_the_task_with_missing_modalities(
@@ -159,7 +174,7 @@ def test_served_predictions_equal_the_task_with_missing_modalities(
         )
     assert answered.all()
     np.testing.assert_allclose(
-        remote["probabilities"], local["probabilities"], atol=1e-5
+        remote["probabilities"], local["probabilities"], atol=_tolerance(task)
     )
     weights = remote["modality_weights"]
     for column, modality in enumerate(MODALITIES):
