@@ -205,3 +205,144 @@ def summarize_tf(
         "selected_shots": chosen,
         "selected_frames": tf.cast(frames, tf.int32),
     }
+
+
+RANDOM_DRAWS = 20
+
+
+def position_means(values, num_positions):
+    """The mean of `values` (one per annotated frame) over the frames each
+    of `num_positions` uniformly sampled positions covers (at least one):
+    the training targets' rule (`VideoSummaryPreprocessor`).
+
+    Example:
+    >>> position_means([0.0, 1.0, 1.0, 1.0], 2).tolist()
+    [0.5, 1.0]
+    """
+    values = np.asarray(values, np.float64)
+    count = len(values)
+    positions = np.arange(num_positions)
+    starts = np.minimum(positions * count // num_positions, count - 1)
+    ends = np.minimum(
+        np.maximum((positions + 1) * count // num_positions, starts + 1), count
+    )
+    summed = np.concatenate([[0.0], np.cumsum(values)])
+    return (summed[ends] - summed[starts]) / (ends - starts)
+
+
+def annotator_summary(scores, shots, budget=BUDGET):
+    """An annotator's summary: their 0/1 selection as it is, or the
+    knapsack summary of their scores over `shots`."""
+    scores = np.asarray(scores, np.float64)
+    if np.all((scores == 0) | (scores == 1)):
+        return scores.astype(bool)
+    return select(scores, shots, budget).frames
+
+
+def evaluate_summary(
+    scores, features, annotations, shots=None, budget=BUDGET, rng=None
+):
+    """One clip's summary metrics: the model's, a random summary's on the
+    same shots, and the annotators' leave-one-out agreement.
+
+    The clip is measured on the annotations' timeline (its annotated
+    frames; the sampled positions when there are fewer). The model's
+    summary is `summarize` over KTS shots of `features`; each
+    annotator's is `annotator_summary` over the clip's `shots` (or the
+    KTS shots when it has none). Kendall's tau and Spearman's rho compare
+    the sampled frames' scores with each annotator's mean score over the
+    frames each covers, averaged over annotators. The random baseline
+    draws uniform scores for the sampled frames `RANDOM_DRAWS` times. The
+    human figures compare each annotator with the others, as the model is
+    compared with all.
+
+    Args:
+        scores: float array `(positions,)` of the real sampled frames.
+        features: float array `(positions, dim)`.
+        annotations: float array `(annotators, annotated frames)`.
+        shots: `(shots, 2)` in annotated frames, or None.
+        budget: float.
+        rng: numpy Generator or None.
+
+    Returns:
+        dict of `f_mean`, `f_max`, `tau`, `rho`, each also with a
+        `_random` and a `_human` suffix.
+    """
+    from mmkeras import metrics
+
+    rng = np.random.default_rng(0) if rng is None else rng
+    annotations = np.asarray(annotations, np.float64)
+    positions = len(scores)
+    if positions == 0:
+        raise ValueError("The clip has no frame to summarise.")
+    timeline = annotations.shape[1]
+    if timeline < positions:
+        # Annotated more coarsely than sampled: repeat each annotation.
+        cover = np.arange(positions) * timeline // positions
+        annotations = annotations[:, cover]
+        if shots is not None:
+            shots = np.asarray(shots) * positions // timeline
+        timeline = positions
+    model_shots = shots_of(features, timeline)
+    reference_shots = model_shots if shots is None else np.asarray(shots)
+    users = [annotator_summary(a, reference_shots, budget) for a in annotations]
+    at_positions = [position_means(a, positions) for a in annotations]
+
+    def measure(frame_scores):
+        summary = summarize(
+            frame_scores, num_frames=timeline, shots=model_shots, budget=budget
+        )
+        f_mean, f_max = metrics.summary_f_scores(summary.frames, users)
+        return {
+            "f_mean": f_mean,
+            "f_max": f_max,
+            "tau": np.nanmean(
+                [metrics.kendall_tau(frame_scores, a) for a in at_positions]
+            ),
+            "rho": np.nanmean(
+                [metrics.spearman_rho(frame_scores, a) for a in at_positions]
+            ),
+        }
+
+    model = measure(np.asarray(scores, np.float64))
+    draws = [measure(rng.random(positions)) for _ in range(RANDOM_DRAWS)]
+    random = {k: np.nanmean([d[k] for d in draws]) for k in model}
+    human = _leave_one_out(users, at_positions, metrics)
+    result = {}
+    for key in model:
+        result[key] = float(model[key])
+        result[f"{key}_random"] = float(random[key])
+        result[f"{key}_human"] = float(human[key])
+    return result
+
+
+def _leave_one_out(users, at_positions, metrics):
+    """Each annotator against the others, averaged over annotators."""
+    if len(users) < 2:
+        nan = float("nan")
+        return {"f_mean": nan, "f_max": nan, "tau": nan, "rho": nan}
+    rows = []
+    for one in range(len(users)):
+        others = [i for i in range(len(users)) if i != one]
+        f_mean, f_max = metrics.summary_f_scores(
+            users[one], [users[i] for i in others]
+        )
+        rows.append(
+            {
+                "f_mean": f_mean,
+                "f_max": f_max,
+                "tau": np.nanmean(
+                    [
+                        metrics.kendall_tau(at_positions[one], at_positions[i])
+                        for i in others
+                    ]
+                ),
+                "rho": np.nanmean(
+                    [
+                        metrics.spearman_rho(at_positions[one], at_positions[i])
+                        for i in others
+                    ]
+                ),
+            }
+        )
+    return {k: np.nanmean([row[k] for row in rows]) for k in rows[0]}

@@ -1,8 +1,11 @@
 """Shots by kernel temporal segmentation (KTS) of frame features.
 
 KTS (Potapov et al., 2014, as vsLSTM, DR-DSN and DSNet use it): with a
-linear kernel on L2-normalised features, the cost of a segment is its
-within-segment scatter, `sum_t K(t, t) - sum_{s, t} K(s, t) / length`;
+linear kernel on features centred on the clip's mean and L2-normalised
+(centring: features that are all positive, as after a ReLU, would
+otherwise differ little in angle from shot to shot), the cost of a
+segment is its within-segment scatter,
+`sum_t K(t, t) - sum_{s, t} K(s, t) / length`;
 dynamic programming finds the least total cost for each number `m` of
 change points, and the `m` chosen minimises the cost per frame plus
 `penalty * m / (2 n) * (log(n / m) + 1)` (the penalty of KTS's
@@ -28,13 +31,15 @@ def _normalise(features):
             "KTS needs frame features (frames, dim) with at least one "
             f"frame, received shape {features.shape}."
         )
+    features = features - features.mean(axis=0)
     norms = np.linalg.norm(features, axis=1, keepdims=True)
     return features / np.maximum(norms, 1e-12)
 
 
 def segment_costs(features):
     """`(n + 1, n + 1)` costs: entry `[i, j]` is the scatter of frames
-    `[i, j)` (inf unless `i < j`), for L2-normalised `features`."""
+    `[i, j)` (inf unless `i < j`), for centred, L2-normalised
+    `features`."""
     x = _normalise(features)
     n = len(x)
     gram = x @ x.T
@@ -61,8 +66,8 @@ def kernel_temporal_segmentation(
     """Change points of a sequence of frame features.
 
     Args:
-        features: float array `(frames, dim)`; each row is L2-normalised
-            here.
+        features: float array `(frames, dim)`; centred on their mean and
+            L2-normalised here.
         max_change_points: int or None. At most this many (None: one less
             than the frames).
         penalty: float. Higher gives fewer, longer shots.
@@ -116,6 +121,7 @@ def kernel_temporal_segmentation_tf(
     [4, 6]
     """
     x = tf.cast(features, tf.float64)
+    x = x - tf.reduce_mean(x, axis=0)
     x = x / tf.maximum(tf.norm(x, axis=1, keepdims=True), 1e-12)
     n = tf.shape(x)[0]
     gram = tf.matmul(x, x, transpose_b=True)

@@ -27,8 +27,9 @@ def test_kts_recovers_planted_change_points(seed):
 
 
 def test_kts_keeps_one_shot_for_a_steady_clip_and_obeys_the_limit():
-    steady = _planted(0, [20])
+    steady = np.repeat(_planted(0, [1]), 20, axis=0)
     assert kernel_temporal_segmentation(steady).tolist() == []
+    assert kernel_temporal_segmentation_tf(tf.constant(steady), 19).shape == 0
     features = _planted(1, [5, 5, 5, 5])
     assert len(kernel_temporal_segmentation(features, 2)) <= 2
     assert kernel_temporal_segmentation(features[:1]).tolist() == []
