@@ -309,6 +309,9 @@ class VideoSummarizer(Task):
             signatures[QUERY_SIGNATURE] = serve_query
         return signatures
 
+    def warmup_scalars(self):
+        return {"query": ""} if self.preprocessor.tokenizer is not None else {}
+
     def device_signatures(self):
         """`serving_default` on decoded frames: float32 `video_frames`
         `(batch, frames, height, width, 3)` in [0, 255], bool
