@@ -225,7 +225,7 @@ class VideoSummarizer(Task):
         """Model outputs and `frame_mask` (int32) for a batch of raw
         values: `video` `(batch, frames)` encoded frames, and `text`
         queries when the task reads them (missing ones count as empty)."""
-        raw = dict(raw)
+        raw = {k: tf.convert_to_tensor(v) for k, v in raw.items()}
         if self.preprocessor.tokenizer is not None and "text" not in raw:
             raw["text"] = tf.fill(tf.shape(raw["video"])[:1], "")
         features = self.preprocessor(
@@ -334,7 +334,7 @@ class VideoSummarizer(Task):
 
     def device_inputs(self, raw):
         """The device signature's inputs for a batch of raw values."""
-        raw = dict(raw)
+        raw = {k: tf.convert_to_tensor(v) for k, v in raw.items()}
         text = None
         if self.preprocessor.tokenizer is not None:
             if "text" not in raw:
