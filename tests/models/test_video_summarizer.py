@@ -53,9 +53,7 @@ def test_frame_targets_average_the_frames_each_sampled_frame_covers():
     mask = tf.constant([True, True, True, False])
     expected = [0.0, 1.0, 0.5, 0.0]
     assert frame_targets(importance, mask).numpy().tolist() == expected
-    mapped = tf.data.Dataset.from_tensors((importance, mask)).map(
-        frame_targets
-    )
+    mapped = tf.data.Dataset.from_tensors((importance, mask)).map(frame_targets)
     assert next(iter(mapped)).numpy().tolist() == expected
     # Fewer annotated frames than sampled ones: each covers at least one.
     coarse = frame_targets(tf.constant([0.2, 0.8]), tf.ones([4], bool))
