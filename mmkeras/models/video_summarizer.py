@@ -170,18 +170,34 @@ class VideoSummarizer(Task):
                 padding_mask={"text": padding_mask, "video": frame_mask},
             )
             present = ops.cast(ops.any(padding_mask, axis=1), fused.dtype)
-            query = (fused * present[:, None])[:, None, :]
-            query = ops.ones_like(tokens[:, :, :1]) * query
-            tokens = keras.layers.Concatenate(dtype=dtype, name="with_query")(
-                [tokens, query, tokens * query]
+            # How well each frame matches the query: a scaled dot product
+            # of projections, as a retrieval score. The frame side also
+            # sees its grid of mean colours: the image encoder
+            # standardises each frame's colours away, and on small data
+            # neither its features nor a head on [frame, query] learned
+            # to match "red" with a red object.
+            keys = keras.layers.Dense(
+                hidden_dim, dtype=dtype, name="frame_match"
+            )(
+                keras.layers.Concatenate(dtype=dtype, name="frame_and_colours")(
+                    [tokens, colours]
+                )
+            )
+            wanted = keras.layers.Dense(
+                hidden_dim, dtype=dtype, name="query_match"
+            )(fused)
+            relevance = ops.sum(keys * wanted[:, None, :], axis=-1) * (
+                present[:, None] / float(np.sqrt(hidden_dim))
             )
         x = keras.layers.Dense(
             hidden_dim, activation="gelu", dtype=dtype, name="head_hidden"
         )(tokens)
-        x = keras.layers.Dense(1, dtype=dtype, name="head")(x)
+        x = keras.layers.Dense(1, dtype=dtype, name="head")(x)[..., 0]
+        if text_encoder is not None:
+            x = x + relevance
         scores = keras.layers.Activation(
             "sigmoid", dtype="float32", name="sigmoid"
-        )(x)[..., 0]
+        )(x)
         scores = ops.where(frame_mask, scores, 0.0)
         super().__init__(
             inputs=inputs,

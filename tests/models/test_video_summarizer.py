@@ -78,6 +78,7 @@ def test_a_saved_task_reloads_with_equal_outputs(task, tmp_path):
     assert before["frame_scores"].dtype == tf.float32
 
 
+@pytest.mark.slow
 def test_served_signatures_equal_the_keras_model_and_numpy(task, served):
     clip = _clip()
     got = served.signatures["serving_default"](video=tf.constant(clip))
@@ -107,6 +108,7 @@ def test_served_signatures_equal_the_keras_model_and_numpy(task, served):
     assert not np.allclose(queried["frame_scores"], got["frame_scores"])
 
 
+@pytest.mark.slow
 def test_a_long_clip_is_sampled_and_the_sampling_is_reported(task, served):
     clip = _clip((20, 30))
     got = served.signatures["serving_default"](video=tf.constant(clip))
@@ -117,6 +119,7 @@ def test_a_long_clip_is_sampled_and_the_sampling_is_reported(task, served):
     assert len(got["selected_frames"]) <= keyshots.budget_frames(50)
 
 
+@pytest.mark.slow
 def test_bad_clips_are_clear_errors(task, served):
     serve = served.signatures["serving_default"]
     with pytest.raises(tf.errors.InvalidArgumentError, match="clip is empty"):
@@ -156,3 +159,65 @@ def test_the_device_model_runs_in_litert_like_keras(task, tmp_path):
         num_frames=12,
     )
     assert summary.frames.shape == (12,)
+
+
+COLOURS = {"red": (220, 30, 30), "green": (30, 200, 40), "blue": (40, 60, 230)}
+
+
+def _frame(colour):
+    """A grey frame with a square of `colour` (each frame is standardised
+    on its own, so a solid colour would look like any other)."""
+    pixels = np.full((8, 8, 3), 128, np.uint8)
+    pixels[2:6, 2:6] = COLOURS[colour]
+    return tf.io.encode_png(pixels).numpy()
+
+
+def _colour_clips(count, seed):
+    """Clips of two shots of 4 frames, each showing a square of one
+    colour; a query names one colour, and its frames matter."""
+    rng = np.random.default_rng(seed)
+    clips, queries, targets = [], [], []
+    for _ in range(count):
+        first, second = rng.choice(list(COLOURS), 2, replace=False)
+        query = first if rng.random() < 0.5 else second
+        pixels = [
+            np.full((8, 8, 3), COLOURS[c], np.uint8) for c in (first,) * 4
+        ]
+        pixels += [np.full((8, 8, 3), COLOURS[second], np.uint8)] * 4
+        clips.append([tf.io.encode_png(p).numpy() for p in pixels])
+        queries.append(f"the {query} one")
+        targets.append([float(c == query) for c in [first] * 4 + [second] * 4])
+    return clips, queries, np.array(targets, np.float32)
+
+
+@pytest.mark.slow
+def test_the_query_changes_which_shots_are_chosen():
+    keras.utils.set_random_seed(1)
+    task = video_summarizer(
+        ["[PAD]", "[UNK]", "the", "one", *COLOURS],
+        hidden_dim=16,
+        image_size=8,
+        sequence_length=4,
+        num_frames=8,
+        budget=0.5,
+    )
+    clips, queries, targets = _colour_clips(64, seed=0)
+    features = task.preprocessor(
+        {"video": tf.constant(clips), "text": tf.constant(queries)}
+    )
+    task.compile(optimizer=keras.optimizers.Adam(3e-3))
+    task.fit(
+        dict(features),
+        {"frame_scores": targets},
+        epochs=8,
+        batch_size=8,
+        verbose=0,
+    )
+    red_then_blue = [_frame("red")] * 4 + [_frame("blue")] * 4
+    for query, frames in (
+        ("the red one", range(4)),
+        ("the blue one", range(4, 8)),
+    ):
+        summary = task.summarize(red_then_blue, query)
+        assert summary["shot_boundaries"].numpy().tolist() == [[0, 4], [4, 8]]
+        assert summary["selected_frames"].numpy().tolist() == list(frames)
