@@ -48,7 +48,10 @@ class VideoSummaryPreprocessor(PreprocessingLayer):
     ...     VideoPreprocessor(num_frames=2, image_size=(4, 4))
     ... )
     >>> inputs, targets = layer(
-    ...     {"video": tf.stack([png] * 4), "importance": [0.0, 1.0, 1.0, 1.0]}
+    ...     {
+    ...         "video": tf.stack([png] * 4),
+    ...         "importance": tf.constant([0.0, 1.0, 1.0, 1.0]),
+    ...     }
     ... )
     >>> targets["frame_scores"].numpy().tolist()
     [0.5, 1.0]
