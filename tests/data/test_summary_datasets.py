@@ -1,6 +1,5 @@
 import json
-import subprocess
-import sys
+import runpy
 
 import h5py
 import numpy as np
@@ -23,7 +22,9 @@ def _write_h5(path):
             group["video_name"] = name
 
 
-def test_the_converted_manifest_reads_as_a_summarisation_manifest(tmp_path):
+def test_the_converted_manifest_reads_as_a_summarisation_manifest(
+    tmp_path, capsys
+):
     videos = tmp_path / "videos"
     videos.mkdir()
     for name in ("Cooking", "Bike Polo"):
@@ -32,19 +33,11 @@ def test_the_converted_manifest_reads_as_a_summarisation_manifest(tmp_path):
         )
     _write_h5(tmp_path / "data.h5")
     output = tmp_path / "summe.jsonl"
-    completed = subprocess.run(
-        [
-            sys.executable,
-            "scripts/convert_summe_tvsum.py",
-            str(tmp_path / "data.h5"),
-            f"--videos={videos}",
-            f"--output={output}",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
+    script = runpy.run_path("scripts/convert_summe_tvsum.py")
+    script["main"](
+        [str(tmp_path / "data.h5"), f"--videos={videos}", f"--output={output}"]
     )
-    assert "No video found for 1 entries: video_3" in completed.stdout
+    assert "No video found for 1 entries: video_3" in capsys.readouterr().out
     records = [json.loads(line) for line in output.read_text().splitlines()]
     assert [r["h5_key"] for r in records] == ["video_1", "video_2"]
     assert records[0]["shots"] == [[0, 4], [4, 8], [8, 10]]
