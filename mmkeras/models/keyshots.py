@@ -226,8 +226,9 @@ def position_means(values, num_positions):
     ends = np.minimum(
         np.maximum((positions + 1) * count // num_positions, starts + 1), count
     )
-    summed = np.concatenate([[0.0], np.cumsum(values)])
-    return (summed[ends] - summed[starts]) / (ends - starts)
+    # Sums per segment (not differences of a running sum), so that equal
+    # scores stay equal: rank correlation counts ties.
+    return np.add.reduceat(values, starts) / (ends - starts)
 
 
 def annotator_summary(scores, shots, budget=BUDGET):
@@ -246,10 +247,14 @@ def evaluate_summary(
     same shots, and the annotators' leave-one-out agreement.
 
     The clip is measured on the annotations' timeline (its annotated
-    frames; the sampled positions when there are fewer). The model's
-    summary is `summarize` over KTS shots of `features`; each
-    annotator's is `annotator_summary` over the clip's `shots` (or the
-    KTS shots when it has none). Kendall's tau and Spearman's rho compare
+    frames; the sampled positions when there are fewer). As in the
+    SumMe/TVSum protocol (vsLSTM, DR-DSN, DSNet evaluate on the
+    datasets' own change points), the model's summary is `summarize`
+    over the clip's `shots` when the record gives them, else over KTS
+    shots of `features`; `f_mean_kts` and `f_max_kts` measure the model's
+    summary over its own KTS shots in every case (what a served summary
+    is). Each annotator's summary is `annotator_summary` over the same
+    shots. Kendall's tau and Spearman's rho compare
     the sampled frames' scores with each annotator's mean score over the
     frames each covers, averaged over annotators. The random baseline
     draws uniform scores for the sampled frames `RANDOM_DRAWS` times. The
@@ -266,7 +271,7 @@ def evaluate_summary(
 
     Returns:
         dict of `f_mean`, `f_max`, `tau`, `rho`, each also with a
-        `_random` and a `_human` suffix.
+        `_random` and a `_human` suffix, and `f_mean_kts`, `f_max_kts`.
     """
     from mmkeras import metrics
 
@@ -288,9 +293,9 @@ def evaluate_summary(
     users = [annotator_summary(a, reference_shots, budget) for a in annotations]
     at_positions = [position_means(a, positions) for a in annotations]
 
-    def measure(frame_scores):
+    def measure(frame_scores, segmentation=reference_shots):
         summary = summarize(
-            frame_scores, num_frames=timeline, shots=model_shots, budget=budget
+            frame_scores, num_frames=timeline, shots=segmentation, budget=budget
         )
         f_mean, f_max = metrics.summary_f_scores(summary.frames, users)
         return {
@@ -313,6 +318,9 @@ def evaluate_summary(
         result[key] = float(model[key])
         result[f"{key}_random"] = float(random[key])
         result[f"{key}_human"] = float(human[key])
+    own = measure(np.asarray(scores, np.float64), model_shots)
+    result["f_mean_kts"] = float(own["f_mean"])
+    result["f_max_kts"] = float(own["f_max"])
     return result
 
 

@@ -74,3 +74,21 @@ def test_the_summary_holds_the_best_shots_within_the_budget():
     assert summary.shot_scores.tolist() == [0.0, 1.0, 0.0]
     with pytest.raises(ValueError, match="budget is a fraction"):
         keyshots.select(scores, shots, budget=1.5)
+
+
+def test_a_perfect_model_matches_the_annotators_and_random_does_not():
+    # Two shots of two frames fit the budget: random picks either.
+    shots = [[0, 2], [2, 4], [4, 12]]
+    annotations = np.array(
+        [[0.1] * 2 + [0.9] * 2 + [0.2] * 8, [0.1] * 2 + [0.8] * 2 + [0.3] * 8]
+    )
+    features = np.repeat(np.eye(3), [2, 2, 8], axis=0)
+    result = keyshots.evaluate_summary(
+        annotations.mean(axis=0), features, annotations, shots, budget=0.2
+    )
+    assert result["f_mean"] == result["f_max"] == 1.0
+    assert result["f_mean_kts"] == result["f_mean_human"] == 1.0
+    assert result["tau"] == pytest.approx(1.0)
+    assert result["rho"] == pytest.approx(1.0)
+    assert 0.2 < result["f_mean_random"] < 0.8
+    assert abs(result["tau_random"]) < 0.5
