@@ -12,6 +12,7 @@ from mmkeras.quiet import import_tensorflow_quietly
 
 FUSIONS = ("attention", "weighted_sum", "concat", "gated", "cross_attention")
 MODALITIES = ("audio", "image", "text", "video")
+TASKS = ("classify", "retrieve", "video_summary")
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 STRATEGIES = ("auto", "none", "mirrored", "multi-worker")
 JIT_COMPILE = ("auto", "on", "off")
@@ -23,6 +24,15 @@ TF_SERVING_RELEASE = "2.21"
 def _make_demo_data(args):
     if args.task == "retrieve":
         _make_retrieval_data(args)
+        return
+    if args.task == "video_summary":
+        from mmkeras.data.synthetic_videos import write_video_summary_dataset
+
+        clips = args.examples or 160
+        path = write_video_summary_dataset(
+            args.directory, clips, seed=args.seed
+        )
+        print(f"Wrote {clips} clips; manifest: {path}")
         return
     from mmkeras.data.synthetic import write_dataset
 
@@ -118,6 +128,11 @@ def _evaluate(args):
         if kind == "classify":
             check_targets(task, split, args.manifest)
     _print_skipped(getattr(source, "skipped", []))
+    if args.server and kind == "video_summary":
+        raise ValueError(
+            "--server measures batched signatures; a summarizer serves one "
+            "clip per request: evaluate the training directory instead."
+        )
     if args.server:
         metrics = _evaluate_served(args, task, split)
         where = f"{args.model_name} at {args.server}"
@@ -225,6 +240,9 @@ def _warmup_examples(args, task):
             examples[modality].append(
                 list(value) if modality == "video" else value
             )
+    if task_kind(task) == "video_summary":
+        # Its signatures take one clip, (frames,): warm up with the first.
+        return {"video": examples["video"][0]}
     return examples
 
 
@@ -428,6 +446,23 @@ def _pack(args):
     print(f"Packed {len(manifest.records)} records into {args.output}")
 
 
+def _summarize(args):
+    from mmkeras.training.summary_report import summarize_clip
+    from mmkeras.training.trainer import load_task
+    from mmkeras.training.trainer import task_kind
+
+    task = load_task(args.model)
+    if task_kind(task) != "video_summary":
+        raise ValueError(
+            f"{args.model} holds a {type(task).__name__}; summarize needs a "
+            "video summarizer (mmkeras train --task video_summary)."
+        )
+    summary = summarize_clip(
+        task, args.video, args.output, args.query, args.strip
+    )
+    print("\n".join(summary.describe()))
+
+
 def _status(args):
     from serving.client import PredictionClient
 
@@ -476,7 +511,7 @@ def _add_train_parser(commands):
         "",
         help="the run's directory; required, here, in --config or by --set",
     )
-    _setting(train, "--task", "classify", choices=["classify", "retrieve"])
+    _setting(train, "--task", "classify", choices=TASKS)
     _setting(
         train,
         "--modalities",
@@ -763,16 +798,16 @@ def build_parser():
     data.add_argument(
         "--task",
         default="classify",
-        choices=["classify", "retrieve"],
+        choices=TASKS,
         help="classify: the noisy multimodal set; retrieve: image-caption "
-        "scenes",
+        "scenes; video_summary: clips of shots with events, annotated",
     )
     data.add_argument(
         "--examples",
         type=int,
         default=None,
         help="classify: examples (default 1800); retrieve: training images "
-        "(default 8000)",
+        "(default 8000); video_summary: clips (default 160)",
     )
     data.add_argument(
         "--test-images",
@@ -843,6 +878,20 @@ def build_parser():
     predict.add_argument("--video", help="a clip, GIF or folder of frames")
     predict.add_argument("--timeout", type=float, default=30.0)
     predict.set_defaults(run=_predict)
+
+    summarize = commands.add_parser(
+        "summarize", help="summarise a clip into a shorter video"
+    )
+    summarize.add_argument("video", help="a clip, GIF or folder of frames")
+    summarize.add_argument("--model", required=True, help="training dir")
+    summarize.add_argument("--query", help="what the summary is about")
+    summarize.add_argument(
+        "--output", required=True, help="the summary video: .mp4 or .gif"
+    )
+    summarize.add_argument(
+        "--strip", help="PNG strip of scored frames (default: beside --output)"
+    )
+    summarize.set_defaults(run=_summarize)
 
     status = commands.add_parser(
         "status", help="show a served model's versions and their states"

@@ -260,3 +260,114 @@ def _distribution_median(pmf):
         return float(below + 1)
     above = below + 1 + int(np.argmax(pmf[below + 1 :] > 0))
     return (below + 1 + above + 1) / 2.0
+
+
+# Video summarisation: summary F-score (TVSum/SumMe protocol) and rank
+# correlation of frame importance (Otani et al., 2019).
+
+
+def summary_f_score(predicted, reference):
+    """F-score of a summary against one reference summary.
+
+    Precision is the share of the predicted frames that the reference
+    holds, recall the share of the reference's frames predicted; F is
+    their harmonic mean, 0 when they share no frame (or either is empty).
+
+    Args:
+        predicted: bool array `(frames,)`.
+        reference: bool array `(frames,)`.
+
+    Returns:
+        float in [0, 1].
+
+    Example:
+    >>> summary_f_score([1, 1, 0, 0], [0, 1, 1, 0])
+    0.5
+    """
+    predicted = np.asarray(predicted, bool).reshape(-1)
+    reference = np.asarray(reference, bool).reshape(-1)
+    if predicted.shape != reference.shape:
+        raise ValueError(
+            f"A summary of {len(predicted)} frames cannot be compared with "
+            f"a reference of {len(reference)} frames."
+        )
+    overlap = np.sum(predicted & reference)
+    if overlap == 0:
+        return 0.0
+    precision = overlap / np.sum(predicted)
+    recall = overlap / np.sum(reference)
+    return float(2 * precision * recall / (precision + recall))
+
+
+def summary_f_scores(predicted, references):
+    """`(mean, max)` F-score over references, one per annotator (TVSum
+    reports the mean, SumMe the max)."""
+    scores = [summary_f_score(predicted, r) for r in references]
+    if not scores:
+        raise ValueError("summary_f_scores needs at least one reference.")
+    return float(np.mean(scores)), float(np.max(scores))
+
+
+def average_ranks(values):
+    """1-based ranks, ties sharing their average rank.
+
+    Example:
+    >>> average_ranks([10, 30, 20, 30]).tolist()
+    [1.0, 3.5, 2.0, 3.5]
+    """
+    values = np.asarray(values, np.float64).reshape(-1)
+    order = np.argsort(values, kind="stable")
+    ranks = np.empty(len(values))
+    sorted_values = values[order]
+    start = 0
+    for end in range(1, len(values) + 1):
+        if end == len(values) or sorted_values[end] != sorted_values[start]:
+            ranks[order[start:end]] = (start + end + 1) / 2
+            start = end
+    return ranks
+
+
+def _paired(a, b):
+    a = np.asarray(a, np.float64).reshape(-1)
+    b = np.asarray(b, np.float64).reshape(-1)
+    if a.shape != b.shape:
+        raise ValueError(
+            f"Rank correlation needs two equally long score lists, received "
+            f"{len(a)} and {len(b)}."
+        )
+    return a, b
+
+
+def kendall_tau(a, b):
+    """Kendall's tau-b of two score lists (ties corrected, as SciPy's
+    `kendalltau`); nan when either is constant.
+
+    Example:
+    >>> round(kendall_tau([1, 2, 3, 4], [1, 3, 2, 4]), 4)
+    0.6667
+    """
+    a, b = _paired(a, b)
+    upper = np.triu_indices(len(a), k=1)
+    sign_a = np.sign(a[:, None] - a[None, :])[upper]
+    sign_b = np.sign(b[:, None] - b[None, :])[upper]
+    denominator = np.sqrt(np.sum(sign_a != 0) * np.sum(sign_b != 0))
+    if denominator == 0:
+        return float("nan")
+    return float(np.sum(sign_a * sign_b) / denominator)
+
+
+def spearman_rho(a, b):
+    """Spearman's rho: the Pearson correlation of average ranks; nan when
+    either is constant.
+
+    Example:
+    >>> spearman_rho([1, 2, 3, 4], [1, 3, 2, 4])
+    0.8
+    """
+    a, b = _paired(a, b)
+    ranks_a = average_ranks(a) - (len(a) + 1) / 2
+    ranks_b = average_ranks(b) - (len(b) + 1) / 2
+    denominator = np.sqrt(np.sum(ranks_a**2) * np.sum(ranks_b**2))
+    if denominator == 0:
+        return float("nan")
+    return round(float(np.sum(ranks_a * ranks_b) / denominator), 12)

@@ -9,6 +9,8 @@ from mmkeras.models.multimodal_classifier import MultimodalClassifier
 from mmkeras.models.presets import dual_encoder
 from mmkeras.models.presets import multimodal_classifier
 from mmkeras.models.task import Task
+from mmkeras.models.video_summarizer import VideoSummarizer
+from mmkeras.models.video_summarizer import video_summarizer
 
 __all__ = [
     "DualEncoder",
@@ -16,8 +18,10 @@ __all__ = [
     "MultimodalBackbone",
     "MultimodalClassifier",
     "Task",
+    "VideoSummarizer",
     "dual_encoder",
     "load_gallery",
     "multimodal_classifier",
     "save_gallery",
+    "video_summarizer",
 ]

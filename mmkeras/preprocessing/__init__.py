@@ -11,6 +11,9 @@ from mmkeras.preprocessing.image_preprocessor import ImagePreprocessor
 from mmkeras.preprocessing.multimodal_preprocessor import MultimodalPreprocessor
 from mmkeras.preprocessing.preprocessing_layer import PreprocessingLayer
 from mmkeras.preprocessing.video_preprocessor import VideoPreprocessor
+from mmkeras.preprocessing.video_summary_preprocessor import (
+    VideoSummaryPreprocessor,
+)
 from mmkeras.preprocessing.vocabulary import learn_vocabulary
 from mmkeras.preprocessing.vocabulary import load_vocabulary
 from mmkeras.preprocessing.vocabulary import save_vocabulary
@@ -26,6 +29,7 @@ __all__ = [
     "MultimodalPreprocessor",
     "PreprocessingLayer",
     "VideoPreprocessor",
+    "VideoSummaryPreprocessor",
     "WavDecoder",
     "WordPieceTokenizer",
     "learn_vocabulary",

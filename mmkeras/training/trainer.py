@@ -67,7 +67,7 @@ RESUMABLE_CHANGES = (
     "skip_bad_records",
     "deterministic",
 )
-TASKS = ("classify", "retrieve")
+TASKS = ("classify", "retrieve", "video_summary")
 LABEL_FIELD = "label"
 # Warn when more than this fraction of training captions gets cut.
 TRUNCATION_WARNING = 0.01
@@ -84,9 +84,10 @@ class TrainConfig:
             drive early stopping.
         output_dir: str. Receives the trained `task.keras`, and, while
             training, the run's files (see `train`).
-        task: str. "classify" (labels from the `label` field) or
+        task: str. "classify" (labels from the `label` field),
             "retrieve" (a `DualEncoder` on pairs of two modalities; see
-            `retrieval.read_pairs`).
+            `retrieval.read_pairs`) or "video_summary" (a
+            `VideoSummarizer`; see `video_summary`).
         modalities: tuple of str or None. None uses every modality field
             found in the manifest.
         fusion: "attention", "weighted_sum", "concat", "gated" or
@@ -205,6 +206,10 @@ class TrainResult:
 
 def load_source(path, modalities=None, skip_bad_records=False, task="classify"):
     """A manifest or a packed data set, by what `path` is, for `task`."""
+    if task == "video_summary":
+        from mmkeras.training.video_summary import read_summary_manifest
+
+        return read_summary_manifest(path, skip_bad_records)
     if task == "retrieve":
         if is_packed(path):
             raise ValueError(
@@ -272,6 +277,10 @@ def train(config):
             last good backup is kept.
     """
     _check_config(config)
+    if config.task == "video_summary":
+        from mmkeras.training.video_summary import train_video_summary
+
+        return train_video_summary(config)
     # First: the multi-worker strategy starts this worker's server.
     distribution = resolve_strategy(config.strategy)
     if distribution.multi_worker:
@@ -542,6 +551,10 @@ def _complete_plan(config, saved, source, captions, modalities):
 
 def task_kind(task):
     """The `TrainConfig.task` that builds tasks like `task`."""
+    from mmkeras.models.video_summarizer import VideoSummarizer
+
+    if isinstance(task, VideoSummarizer):
+        return "video_summary"
     return "retrieve" if isinstance(task, DualEncoder) else "classify"
 
 
