@@ -10,6 +10,8 @@ from mmkeras.encoders.audio_encoder import SUBSAMPLING_STRIDE
 from mmkeras.models import ctc_decoding
 from mmkeras.models.char_language_model import CharLanguageModel
 from mmkeras.models.task import Task
+from mmkeras.preprocessing import decode_limits
+from mmkeras.preprocessing.media_headers import wav_header
 from mmkeras.preprocessing.preprocessing_layer import PreprocessingLayer
 
 TRANSCRIPT_FIELD = "transcript"
@@ -102,11 +104,35 @@ class SpeechPreprocessor(PreprocessingLayer):
     def raw_input_specs(self):
         return {"audio": tf.TensorSpec([None], tf.string, name="audio")}
 
+    @property
+    def max_seconds(self):
+        """The longest clip the model reads, in seconds."""
+        return self.wav_decoder.num_samples / self.wav_decoder.sample_rate
+
     def call(self, inputs):
-        features = self.wav_decoder(inputs["audio"])
+        audio = tf.convert_to_tensor(inputs["audio"])
+        with tf.control_dependencies([self.check_durations(audio)]):
+            audio = tf.identity(audio)
+        features = self.wav_decoder(audio)
         if TRANSCRIPT_FIELD not in inputs:
             return features
         return features, self.labels(inputs[TRANSCRIPT_FIELD])
+
+    def check_durations(self, audio):
+        """An op failing with InvalidArgumentError if a WAV clip lasts
+        longer than `max_seconds` (the decoder would cut its words off).
+        Clips that are not WAV pass, for the decoder to reject."""
+        if audio.dtype != tf.string:
+            return tf.constant(True)  # the decoder names the wrong dtype
+        clips = tf.reshape(audio, [-1])
+        names = decode_limits.indexed_names("audio", tf.size(clips))
+        limit = self.max_seconds
+        checks = tf.map_fn(
+            lambda args: _check_duration(args[0], args[1], limit),
+            (clips, names),
+            fn_output_signature=tf.bool,
+        )
+        return tf.reduce_all(checks)
 
     def labels(self, transcripts):
         """`{"labels", "label_lengths"}` of a string scalar or batch."""
@@ -308,7 +334,7 @@ class SpeechRecognizer(Task):
 
     @tf.function(reduce_retracing=True)
     def _serve(self, raw):
-        features = self.preprocessor.wav_decoder(raw["audio"])
+        features = self.preprocessor({"audio": raw["audio"]})
         outputs = self(features, training=False)
         logits = outputs["logits"]
         lengths = outputs["logit_lengths"]
@@ -449,8 +475,8 @@ class SpeechRecognizer(Task):
 
     def device_inputs(self, raw):
         """The device signature's inputs (numpy) for raw WAV bytes."""
-        features = self.preprocessor.wav_decoder(
-            tf.convert_to_tensor(raw["audio"], tf.string)
+        features = self.preprocessor(
+            {"audio": tf.convert_to_tensor(raw["audio"], tf.string)}
         )
         return {k: np.asarray(v) for k, v in features.items()}
 
@@ -485,6 +511,32 @@ def _greedy_texts(outputs, vocabulary):
             strict=True,
         )
     ]
+
+
+def _check_duration(clip, name, limit):
+    def check():
+        header = wav_header(clip)
+        seconds = tf.cast(header["samples"], tf.float64) / tf.cast(
+            tf.maximum(header["channels"] * header["sample_rate"], 1),
+            tf.float64,
+        )
+        ok = tf.logical_or(
+            tf.not_equal(header["error"], ""), seconds <= limit + 1e-6
+        )
+        return decode_limits.check(
+            ok,
+            lambda: decode_limits.message(
+                name,
+                " lasts ",
+                tf.strings.as_string(seconds, precision=2),
+                f" s, over the model's longest clip of {limit:g} s "
+                "(clip_seconds); send a shorter clip, or train with a "
+                "larger --clip-seconds.",
+            ),
+        )
+
+    is_wav = tf.equal(tf.strings.substr(clip, 0, 4), "RIFF")
+    return tf.cond(is_wav, check, lambda: tf.constant(True))
 
 
 def _pad_columns(values, width):
