@@ -129,3 +129,110 @@ class SpeechValidation(keras.callbacks.Callback):
         if logs is not None:
             logs["val_cer"] = rates["cer"]
             logs["val_wer"] = rates["wer"]
+
+
+def speech_report(task, records, batch_size=64):
+    """Whole-set CER/WER of greedy decoding, beam search alone, beam
+    search with the language model, and a blank-only output (every
+    transcript empty), on manifest records.
+
+    Returns:
+        dict of decoder name to `metrics.error_rates`' dict.
+    """
+    outputs, targets, answered = predict_split(task, records, batch_size)
+    references = list(np.asarray(targets)[answered])
+    report = {
+        "greedy": error_rates(references, task.transcribe(outputs, "greedy")),
+        "beam": error_rates(references, task.transcribe(outputs, "beam")),
+    }
+    if task.language_model is not None:
+        report["beam + LM"] = error_rates(
+            references, task.transcribe(outputs, "beam_lm")
+        )
+    report["blank-only"] = error_rates(references, [""] * len(references))
+    return report
+
+
+SHEET_SCALE = 3  # pixels per log-mel frame and per mel bin
+TEXT_ROWS = 52  # pixels for the reference and hypothesis lines
+ALIGNMENT_ROWS = 40  # pixels for the CTC alignment strip
+REFERENCE_COLOUR = (20, 110, 40)
+HYPOTHESIS_COLOUR = (31, 119, 180)
+TOKEN_COLOUR = (214, 39, 40)
+
+
+def draw_alignments(task, records, path):
+    """A PNG of held-out clips: each clip's log-mel spectrogram (time
+    left to right, low frequencies at the bottom), its reference and
+    greedy hypothesis, and the CTC alignment beneath: every emitted
+    character at the frames where the greedy path holds it, and a tick
+    on every token where the path is not blank.
+
+    Args:
+        task: a `SpeechRecognizer`.
+        records: list of manifest records with transcripts (a few).
+        path: str. The PNG to write.
+
+    Returns:
+        int, the clips drawn.
+    """
+    from PIL import Image
+    from PIL import ImageDraw
+
+    from mmkeras.data.pipeline import raw_dataset
+
+    raw = next(
+        raw_dataset(records, ("audio",), (TRANSCRIPT_FIELD,))
+        .batch(len(records))
+        .as_numpy_iterator()
+    )
+    outputs = {
+        k: v.numpy()
+        for k, v in task.predict_raw({"audio": raw["audio"]}).items()
+    }
+    features = task.preprocessor({"audio": raw["audio"]})
+    log_mel_layer = task.encoder.get_layer("log_mel")
+    log_mel = np.asarray(log_mel_layer(features["audio_waveform"]))
+    mask = np.asarray(features["audio_mask"])
+    frames_per_token = task.seconds_per_token * log_mel_layer.sample_rate
+    frames_per_token /= log_mel_layer.frame_step
+    width = log_mel.shape[1] * SHEET_SCALE
+    spectrogram_height = log_mel.shape[2] * SHEET_SCALE
+    panel = TEXT_ROWS + spectrogram_height + ALIGNMENT_ROWS
+    image = Image.new("RGB", (width, panel * len(records)), "white")
+    draw = ImageDraw.Draw(image)
+    for row in range(len(records)):
+        top = row * panel
+        real = log_mel_layer.num_frames(int(mask[row].sum()))
+        values = log_mel[row].T[::-1]  # low frequencies at the bottom
+        shown = values[:, :real] if real else values
+        low, high = np.percentile(shown, [2, 99.5])
+        scaled = np.clip((values - low) / max(high - low, 1e-6), 0, 1)
+        pixels = (255 * (1 - scaled)).astype(np.uint8)
+        pixels[:, real:] = 235
+        picture = Image.fromarray(pixels).resize(
+            (width, spectrogram_height), Image.NEAREST
+        )
+        image.paste(picture, (0, top + TEXT_ROWS))
+        reference = raw[TRANSCRIPT_FIELD][row].decode()
+        hypothesis = outputs["transcripts"][row].decode()
+        draw.text((4, top + 4), f"ref: {reference}", fill=REFERENCE_COLOUR)
+        draw.text((4, top + 22), f"hyp: {hypothesis}", fill=HYPOTHESIS_COLOUR)
+        strip = top + TEXT_ROWS + spectrogram_height
+        count = int(outputs["token_counts"][row])
+        seconds = task.seconds_per_token
+        for k in range(count):
+            char = task.vocabulary[int(outputs["token_ids"][row][k]) - 1]
+            start = outputs["token_start_times"][row][k] / seconds
+            end = outputs["token_end_times"][row][k] / seconds
+            x0 = start * frames_per_token * SHEET_SCALE
+            x1 = end * frames_per_token * SHEET_SCALE
+            draw.rectangle(
+                [x0, strip + 4, max(x1 - 2, x0 + 1), strip + 10],
+                fill=TOKEN_COLOUR,
+            )
+            draw.text(
+                (x0, strip + 14), "_" if char == " " else char, fill="black"
+            )
+    image.save(path)
+    return len(records)
