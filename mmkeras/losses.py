@@ -216,3 +216,26 @@ def ctc_loss(labels, logits, label_lengths, logit_lengths, blank_index=0):
         tf.cast(logit_lengths, tf.int32),
         mask_index=blank_index,
     )
+
+
+def ctc_alignable(labels, label_lengths, logit_lengths):
+    """bool `(batch,)`: whether CTC can align each label to its frames.
+
+    A label of `n` classes with `r` adjacent repeats needs `n + r` frames
+    (a blank must separate each repeat). `tf.nn.ctc_loss` gives an
+    unalignable example a huge finite loss (about 700), not infinity.
+    """
+    labels = tf.cast(labels, tf.int32)
+    label_lengths = tf.cast(label_lengths, tf.int32)
+    within = (
+        tf.range(1, tf.shape(labels)[1])[tf.newaxis, :]
+        < (label_lengths[:, tf.newaxis])
+    )
+    repeats = tf.reduce_sum(
+        tf.cast(
+            tf.logical_and(tf.equal(labels[:, 1:], labels[:, :-1]), within),
+            tf.int32,
+        ),
+        axis=1,
+    )
+    return tf.cast(logit_lengths, tf.int32) >= label_lengths + repeats

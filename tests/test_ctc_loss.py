@@ -52,3 +52,12 @@ def test_padding_changes_keras_full_length_ctc_but_not_ours():
     )
     full = tf.keras.losses.CTC()(np.array([[1, 2]]), padded)
     assert abs(float(full) - float(ours[0])) > 1e-3
+
+
+def test_alignable_counts_the_blanks_repeats_need():
+    labels = np.array([[1, 1, 2], [1, 2, 3], [2, 2, 0]], "int32")
+    alignable = losses.ctc_alignable(labels, [3, 3, 2], [3, 3, 3])
+    # [1, 1, 2] needs 4 frames; [1, 2, 3] 3; [2, 2] 3.
+    assert alignable.numpy().tolist() == [False, True, True]
+    huge = losses.ctc_loss(labels[:1], np.zeros((1, 3, 4), "float32"), [3], [3])
+    assert float(huge[0]) > 100

@@ -49,6 +49,7 @@ class SpecAugment(keras.layers.Layer):
         self.time_masks = time_masks
         self.max_time_fraction = max_time_fraction
         self._convert_input_args = False
+        self._allow_non_tensor_positional_args = True
         self.built = True
 
     def call(self, inputs, training=False):

@@ -257,9 +257,13 @@ class SpeechRecognizer(Task):
             y["label_lengths"],
             y_pred["logit_lengths"],
         )
-        # An unalignable example (more characters than tokens) is +inf.
-        finite = tf.math.is_finite(per_example)
-        loss = tf.reduce_mean(tf.where(finite, per_example, 0.0))
+        # An unalignable example (more characters than tokens) would add
+        # a huge loss that teaches nothing.
+        alignable = losses.ctc_alignable(
+            y["labels"], y["label_lengths"], y_pred["logit_lengths"]
+        )
+        alignable = tf.logical_and(alignable, tf.math.is_finite(per_example))
+        loss = tf.reduce_mean(tf.where(alignable, per_example, 0.0))
         if self.losses:
             loss = loss + keras.ops.cast(keras.ops.sum(self.losses), "float32")
         return loss
