@@ -65,7 +65,10 @@ def greedy_decode_tf(logits, lengths, blank=BLANK):
     best = tf.argmax(logits, axis=-1, output_type=tf.int32)
     frames = tf.shape(best)[1]
     positions = tf.range(frames)
-    real = positions[tf.newaxis, :] < tf.cast(lengths, tf.int32)[:, tf.newaxis]
+    # expand_dims, not tf.newaxis: a new-axis slice is not a builtin.
+    real = tf.expand_dims(positions, 0) < tf.expand_dims(
+        tf.cast(lengths, tf.int32), 1
+    )
     previous = tf.concat([tf.fill([tf.shape(best)[0], 1], -1), best[:, :-1]], 1)
     following = tf.concat([best[:, 1:], tf.fill([tf.shape(best)[0], 1], -1)], 1)
     # A run ends where the class changes or the real frames end.
@@ -76,7 +79,7 @@ def greedy_decode_tf(logits, lengths, blank=BLANK):
         spoken,
         tf.logical_or(tf.not_equal(best, following), tf.logical_not(next_real)),
     )
-    frame_index = tf.broadcast_to(positions[tf.newaxis, :], tf.shape(best))
+    frame_index = tf.broadcast_to(tf.expand_dims(positions, 0), tf.shape(best))
     return {
         "token_ids": _to_front(best, starts, blank),
         "token_counts": tf.reduce_sum(tf.cast(starts, tf.int32), axis=1),
@@ -90,13 +93,13 @@ def _to_front(values, keep, fill):
     order, then `fill`."""
     frames = tf.shape(values)[1]
     rank = tf.cumsum(tf.cast(keep, tf.int32), axis=1) - 1
-    slots = tf.range(frames)[tf.newaxis, tf.newaxis, :]
+    slots = tf.reshape(tf.range(frames), [1, 1, -1])
     placed = tf.logical_and(
-        tf.equal(rank[:, :, tf.newaxis], slots), keep[:, :, tf.newaxis]
+        tf.equal(tf.expand_dims(rank, 2), slots), tf.expand_dims(keep, 2)
     )
     placed = tf.cast(placed, tf.float32)
     # Class ids and frame indices are far below 2**24: exact in float32.
-    shifted = tf.cast(values - fill, tf.float32)[:, tf.newaxis, :]
+    shifted = tf.expand_dims(tf.cast(values - fill, tf.float32), 1)
     moved = tf.squeeze(tf.matmul(shifted, placed), axis=1)
     return tf.cast(tf.round(moved), tf.int32) + fill
 
