@@ -55,6 +55,8 @@ ESPEAK_RATE_HZ = 22050
 # eSpeak NG's espeak_PARAMETER values.
 _RATE, _PITCH, _WORDGAP = 1, 3, 7
 _AUDIO_OUTPUT_RETRIEVAL = 1
+# Library path -> (the loaded library, its sample rate).
+_LIBRARIES = {}
 
 
 def make_transcript(rng):
@@ -86,13 +88,20 @@ class EspeakSynthesizer:
                 )
             library_path = library_path or espeakng_loader.get_library_path()
             data_path = data_path or espeakng_loader.get_data_path()
-        self._lib = ctypes.CDLL(library_path)
-        rate = self._lib.espeak_Initialize(
-            _AUDIO_OUTPUT_RETRIEVAL, 0, data_path.encode(), 0
-        )
-        if rate <= 0:
-            raise OSError(f"eSpeak NG could not read its data in {data_path}")
-        self.sample_rate = rate
+        # eSpeak NG is initialised once per process: a second
+        # espeak_Initialize makes synthesis hang.
+        if library_path not in _LIBRARIES:
+            library = ctypes.CDLL(library_path)
+            rate = library.espeak_Initialize(
+                _AUDIO_OUTPUT_RETRIEVAL, 0, data_path.encode(), 0
+            )
+            if rate <= 0:
+                raise OSError(
+                    f"eSpeak NG could not read its data in {data_path}"
+                )
+            _LIBRARIES[library_path] = (library, rate)
+        self._lib, self.sample_rate = _LIBRARIES[library_path]
+        self.data_path = data_path
         self._chunks = []
         callback_type = ctypes.CFUNCTYPE(
             ctypes.c_int,
@@ -102,7 +111,6 @@ class EspeakSynthesizer:
         )
         # Kept on self: ctypes must not free the callback while C holds it.
         self._callback = callback_type(self._receive)
-        self._lib.espeak_SetSynthCallback(self._callback)
 
     def _receive(self, samples, count, events):
         if count > 0 and samples:
@@ -120,8 +128,15 @@ class EspeakSynthesizer:
             pitch: int. 0 to 100.
             word_gap: int. Extra pause between words, in 10 ms units.
         """
+        # eSpeak NG takes an unknown variant silently (the plain voice).
+        variant = os.path.join(self.data_path, "voices", "!v", voice)
+        if not os.path.isfile(variant):
+            raise ValueError(
+                f"eSpeak NG has no voice variant {voice!r} (no {variant})."
+            )
+        self._lib.espeak_SetSynthCallback(self._callback)
         if self._lib.espeak_SetVoiceByName(f"en+{voice}".encode()) != 0:
-            raise ValueError(f"eSpeak NG has no voice variant {voice!r}.")
+            raise ValueError(f"eSpeak NG cannot set the voice en+{voice}.")
         for parameter, value in (
             (_RATE, rate),
             (_PITCH, pitch),
