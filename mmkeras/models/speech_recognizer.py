@@ -73,7 +73,8 @@ class SpeechPreprocessor(PreprocessingLayer):
     ...     WavDecoder(sample_rate=8000, num_samples=800), [" ", "a", "b"], 4
     ... )
     >>> wav = tf.audio.encode_wav(tf.zeros((500, 1)), sample_rate=8000)
-    >>> _, targets = preprocessor({"audio": wav, "transcript": "Ab  a"})
+    >>> raw = {"audio": wav, "transcript": tf.constant("Ab  a")}
+    >>> _, targets = preprocessor(raw)
     >>> targets["labels"].numpy().tolist(), int(targets["label_lengths"])
     ([2, 3, 1, 2], 4)
     """
