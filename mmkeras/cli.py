@@ -865,7 +865,8 @@ def build_parser():
         "--decoder",
         default="greedy",
         choices=["greedy", "beam", "beam_lm", "auto"],
-        help="beam search (with the task's LM: beam_lm) needs --model",
+        help="beam search (with the task's LM: beam_lm) needs --model; "
+        "word times always come from the greedy alignment",
     )
     transcribe.add_argument("--timeout", type=float, default=30.0)
     transcribe.set_defaults(run=_transcribe)
