@@ -2,6 +2,7 @@
 train -> evaluate -> transcribe -> export -> mmkeras-model-server ->
 transcribe and evaluate over gRPC (real loopback)."""
 
+import json
 import re
 
 import numpy as np
@@ -78,12 +79,29 @@ def trained(workdir, manifest):
     return workdir / "run"
 
 
+@pytest.fixture(scope="module")
+def task(trained):
+    return load_task(str(trained))
+
+
+@pytest.fixture(scope="module")
+def evaluated(trained, manifest):
+    """`mmkeras evaluate`'s stdout on the test split (local model)."""
+    import contextlib
+    import io
+
+    from mmkeras.cli import main
+
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        main(["evaluate", f"--model={trained}", f"--manifest={manifest}"])
+    return printed.getvalue()
+
+
 def test_a_tiny_training_beats_blank_output_by_a_wide_margin(
-    trained, manifest, capsys
+    trained, evaluated
 ):
-    printed = _run(
-        capsys, "evaluate", f"--model={trained}", f"--manifest={manifest}"
-    )
+    printed = evaluated
     metrics = _printed_metrics(printed)
     assert metrics["examples"] == 30
     # A blank-only output scores CER 1 and WER 1.
@@ -102,12 +120,11 @@ def test_a_tiny_training_beats_blank_output_by_a_wide_margin(
     assert (trained / "vocabulary.txt").read_text().startswith(" \n")
 
 
-def test_transcribe_prints_text_and_word_times(trained, manifest, capsys):
+def test_transcribe_prints_text_and_word_times(trained, manifest, task, capsys):
     record = speech.read_speech_manifest(str(manifest)).split("test")[0]
     printed = _run(
         capsys, "transcribe", f"--model={trained}", record["audio"]
     ).splitlines()
-    task = load_task(str(trained))
     with open(record["audio"], "rb") as f:
         expected = task.predict_raw({"audio": tf.constant([f.read()])})
     text = expected["transcripts"][0].numpy().decode()
@@ -137,8 +154,9 @@ def served(trained, workdir):
         yield server
 
 
-def test_served_transcripts_equal_the_task(trained, manifest, served, capsys):
-    task = load_task(str(trained))
+def test_served_transcripts_equal_the_task(
+    trained, manifest, served, task, evaluated, capsys
+):
     records = speech.read_speech_manifest(str(manifest)).split("test")[:3]
     clips = []
     for record in records:
@@ -183,3 +201,37 @@ def test_served_transcripts_equal_the_task(trained, manifest, served, capsys):
     # runs here on the served log-probabilities, equal to ~1e-6.
     assert (remote["cer"], remote["wer"]) == (local["cer"], local["wer"])
     assert remote["cer_lm"] == pytest.approx(local["cer_lm"], abs=0.02)
+
+
+def test_tflite_export_decodes_on_device_with_a_parity_report(
+    trained, workdir, task, manifest, capsys
+):
+    from mmkeras.export import tflite
+
+    path = workdir / "speech.tflite"
+    printed = _run(
+        capsys,
+        "export",
+        f"--training-dir={trained}",
+        "--format=tflite",
+        f"--output={path}",
+    ).splitlines()
+    assert printed[0] == f"Exported TFLite (none) to {path}"
+    assert printed[1].startswith("TFLite parity on 30 held-out examples")
+    variants = [line.split()[0] for line in printed[3:6]]
+    assert variants == ["none", "float16", "dynamic"]  # int8 is refused
+    report = json.loads((workdir / "speech.parity.json").read_text())
+    # The device model decodes greedily as the Keras model does.
+    none = report["variants"]["none"]
+    assert none["metrics"]["cer"] == pytest.approx(
+        report["keras"]["metrics"]["cer"], abs=1e-3
+    )
+    assert none["max_abs_diff"]["log_probs"] < 1e-3
+    record = speech.read_speech_manifest(str(manifest)).split("test")[0]
+    with open(record["audio"], "rb") as f:
+        raw = {"audio": tf.constant([f.read()])}
+    interpreter = tflite.load_interpreter(model_path=str(path))
+    outputs = tflite.run_signature(interpreter, task.device_inputs(raw))
+    np.testing.assert_array_equal(
+        outputs["token_ids"], task.predict_raw(raw)["token_ids"].numpy()
+    )
