@@ -68,12 +68,14 @@ def test_labels_by_hand_eagerly_and_in_dataset_map():
     assert mapped["labels"].numpy().tolist() == expected
 
 
+@pytest.mark.slow
 def test_the_task_contract(tmp_path):
     task = _task()
     raw = _raw(TRANSCRIPTS)
     run_task_test(task, raw, TRANSCRIPTS, tmp_path)
 
 
+@pytest.mark.slow
 def test_mixed_float16_logits_and_loss_are_float32_and_finite():
     task = _task("mixed_float16", spec_augment=True)
     features, targets = task.preprocessor(
