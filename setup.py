@@ -42,6 +42,9 @@ setup(
         "tensorboard>=2.21,<2.22",
         # `mmkeras train --config run.yaml`.
         "pyyaml>=6",
+        # Demo speech (`make-demo-data --task speech`): eSpeak NG's library
+        # and voices in a plain manylinux wheel, called through ctypes.
+        "espeakng-loader>=0.2.4",
     ],
     extras_require={
         "dev": [

@@ -12,7 +12,7 @@ from mmkeras.quiet import import_tensorflow_quietly
 
 FUSIONS = ("attention", "weighted_sum", "concat", "gated", "cross_attention")
 MODALITIES = ("audio", "image", "text", "video")
-TASKS = ("classify", "retrieve", "video_summary")
+TASKS = ("classify", "retrieve", "speech", "video_summary")
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 STRATEGIES = ("auto", "none", "mirrored", "multi-worker")
 JIT_COMPILE = ("auto", "on", "off")
@@ -33,6 +33,9 @@ def _make_demo_data(args):
             args.directory, clips, seed=args.seed
         )
         print(f"Wrote {clips} clips; manifest: {path}")
+        return
+    if args.task == "speech":
+        _make_speech_data(args)
         return
     from mmkeras.data.synthetic import write_dataset
 
@@ -60,6 +63,76 @@ def _make_retrieval_data(args):
         f"{n} {split}" for split, n in summary.num_images.items()
     )
     print(f"Wrote scenes ({counts}); manifest: {summary.manifest_path}")
+
+
+def _make_speech_data(args):
+    from mmkeras.data.synthetic_speech import write_speech_dataset
+
+    summary = write_speech_dataset(
+        args.directory,
+        examples_per_voice=args.examples or 120,
+        seed=args.seed,
+        engine=args.speech_engine,
+    )
+    counts = ", ".join(f"{n} {s}" for s, n in summary["counts"].items())
+    print(
+        f"Wrote {summary['engine']} speech ({counts}); manifest: "
+        f"{summary['manifest']}"
+    )
+
+
+def _transcribe(args):
+    from mmkeras.models.speech_recognizer import SpeechRecognizer
+    from mmkeras.training.trainer import load_task
+
+    if not (args.model or args.server):
+        raise ValueError("Give --model DIR, or --server with --model-name.")
+    task = load_task(args.model) if args.model else None
+    if task is not None and not isinstance(task, SpeechRecognizer):
+        raise ValueError(
+            f"{args.model} holds a {type(task).__name__}; transcribe needs "
+            "a speech task (mmkeras train --task speech)."
+        )
+    audio = [_read(path, "FILE") for path in args.files]
+    if args.server:
+        outputs = _transcribe_served(args, audio)
+    else:
+        raw = {"audio": _object_array(audio)}
+        outputs = {k: v.numpy() for k, v in task.predict_raw(raw).items()}
+    texts = [t.decode() for t in outputs["transcripts"]]
+    if task is not None and args.decoder != "greedy":
+        texts = task.transcribe(outputs, args.decoder)
+    for row, (path, text) in enumerate(zip(args.files, texts, strict=True)):
+        print(f"{path}: {text}")
+        count = int(outputs["word_counts"][row])
+        for word, start, end in zip(
+            outputs["words"][row][:count],
+            outputs["word_start_times"][row][:count],
+            outputs["word_end_times"][row][:count],
+            strict=True,
+        ):
+            print(f"  {start:6.2f} {end:6.2f}  {word.decode()}")
+
+
+def _transcribe_served(args, audio):
+    from mmkeras.remote import predict_raw
+    from serving.client import PredictionClient
+
+    if not args.model_name:
+        raise ValueError("--server needs --model-name, the served model.")
+    with PredictionClient(args.server, timeout=args.timeout) as client:
+        return predict_raw(
+            client, args.model_name, {"audio": _object_array(audio)}
+        )
+
+
+def _object_array(values):
+    import numpy as np
+
+    # dtype=object: a bytes array ("S") would drop trailing NUL bytes.
+    array = np.empty(len(values), dtype=object)
+    array[:] = values
+    return array
 
 
 def _train(args):
@@ -800,14 +873,23 @@ def build_parser():
         default="classify",
         choices=TASKS,
         help="classify: the noisy multimodal set; retrieve: image-caption "
-        "scenes; video_summary: clips of shots with events, annotated",
+        "scenes; speech: spoken digits and commands (eSpeak NG); "
+        "video_summary: clips of shots with events, annotated",
+    )
+    data.add_argument(
+        "--speech-engine",
+        default="espeak",
+        choices=["espeak", "tones"],
+        help="speech: eSpeak NG voices, or tone speech (each character a "
+        "pair of tones)",
     )
     data.add_argument(
         "--examples",
         type=int,
         default=None,
         help="classify: examples (default 1800); retrieve: training images "
-        "(default 8000); video_summary: clips (default 160)",
+        "(default 8000); speech: clips per voice (default 120); "
+        "video_summary: clips (default 160)",
     )
     data.add_argument(
         "--test-images",
@@ -892,6 +974,23 @@ def build_parser():
         "--strip", help="PNG strip of scored frames (default: beside --output)"
     )
     summarize.set_defaults(run=_summarize)
+
+    transcribe = commands.add_parser(
+        "transcribe", help="transcribe WAV files with a speech task"
+    )
+    transcribe.add_argument("files", nargs="+", metavar="FILE.wav")
+    transcribe.add_argument("--model", help="training dir (local model)")
+    transcribe.add_argument("--server", help="HOST:PORT of a model server")
+    transcribe.add_argument("--model-name", help="the served model's name")
+    transcribe.add_argument(
+        "--decoder",
+        default="greedy",
+        choices=["greedy", "beam", "beam_lm", "auto"],
+        help="beam search (with the task's LM: beam_lm) needs --model; "
+        "word times always come from the greedy alignment",
+    )
+    transcribe.add_argument("--timeout", type=float, default=30.0)
+    transcribe.set_defaults(run=_transcribe)
 
     status = commands.add_parser(
         "status", help="show a served model's versions and their states"

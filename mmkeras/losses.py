@@ -12,6 +12,7 @@ caption twice. Such pairs are not negatives: `positive_pairs` marks them
 from each row's keys, and both losses take the mark as `positives`.
 """
 
+import keras
 import tensorflow as tf
 
 
@@ -184,3 +185,57 @@ def _target_cross_entropy(logits, in_softmax):
     masked = tf.where(in_softmax, logits, float("-inf"))
     log_normaliser = tf.reduce_logsumexp(masked, axis=1)
     return tf.reduce_mean(log_normaliser - tf.linalg.diag_part(logits))
+
+
+def ctc_loss(labels, logits, label_lengths, logit_lengths, blank_index=0):
+    """Per-example CTC loss over each example's TRUE lengths, in float32.
+
+    `keras.losses.CTC` counts every padded frame and label as real; with
+    padded audio that trains the model to emit blanks over silence that is
+    not there, and with padded labels it asks for labels that are not
+    there. Here each example counts only its own `logit_lengths` frames
+    and `label_lengths` labels (`keras.ops.ctc_loss`, i.e.
+    `tf.nn.ctc_loss` with dense labels).
+
+    Args:
+        labels: int `(batch, max_labels)`; entries past an example's
+            length are ignored.
+        logits: float `(batch, frames, classes)` unnormalised scores; any
+            float dtype (computed in float32).
+        label_lengths: int `(batch,)`.
+        logit_lengths: int `(batch,)`, each at most `frames`.
+        blank_index: int. The CTC blank class.
+
+    Returns:
+        float32 `(batch,)`: `-log p(labels | logits)` per example.
+    """
+    return keras.ops.ctc_loss(
+        tf.cast(labels, tf.int32),
+        tf.cast(logits, tf.float32),
+        tf.cast(label_lengths, tf.int32),
+        tf.cast(logit_lengths, tf.int32),
+        mask_index=blank_index,
+    )
+
+
+def ctc_alignable(labels, label_lengths, logit_lengths):
+    """bool `(batch,)`: whether CTC can align each label to its frames.
+
+    A label of `n` classes with `r` adjacent repeats needs `n + r` frames
+    (a blank must separate each repeat). `tf.nn.ctc_loss` gives an
+    unalignable example a huge finite loss (about 700), not infinity.
+    """
+    labels = tf.cast(labels, tf.int32)
+    label_lengths = tf.cast(label_lengths, tf.int32)
+    within = (
+        tf.range(1, tf.shape(labels)[1])[tf.newaxis, :]
+        < (label_lengths[:, tf.newaxis])
+    )
+    repeats = tf.reduce_sum(
+        tf.cast(
+            tf.logical_and(tf.equal(labels[:, 1:], labels[:, :-1]), within),
+            tf.int32,
+        ),
+        axis=1,
+    )
+    return tf.cast(logit_lengths, tf.int32) >= label_lengths + repeats

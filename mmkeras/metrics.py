@@ -371,3 +371,65 @@ def spearman_rho(a, b):
     if denominator == 0:
         return float("nan")
     return round(float(np.sum(ranks_a * ranks_b) / denominator), 12)
+
+
+def edit_distance(reference, hypothesis):
+    """Levenshtein distance between two sequences (strings or lists)."""
+    previous = list(range(len(hypothesis) + 1))
+    for i, ref_item in enumerate(reference, start=1):
+        current = [i]
+        for j, hyp_item in enumerate(hypothesis, start=1):
+            current.append(
+                min(
+                    previous[j] + 1,
+                    current[j - 1] + 1,
+                    previous[j - 1] + (ref_item != hyp_item),
+                )
+            )
+        previous = current
+    return previous[-1]
+
+
+def normalize_transcript(text):
+    """Lower case, single spaces, no leading or trailing space: the form
+    transcripts are learned, decoded and scored in."""
+    return " ".join(str(text).lower().split())
+
+
+def error_rates(references, hypotheses):
+    """Character and word error rates over a whole evaluation set.
+
+    Each rate is the total edit distance over the total reference length
+    (so a long utterance weighs more than a short one), never a mean of
+    per-utterance or per-batch ratios. Texts are compared after
+    `normalize_transcript`; characters include the spaces between words.
+
+    Args:
+        references: sequence of str, the true transcripts.
+        hypotheses: sequence of str, the decoded ones, in the same order.
+
+    Returns:
+        dict with float `cer` and `wer` and the int totals they come from:
+        `char_errors`, `chars`, `word_errors`, `words`.
+    """
+    references = list(references)
+    hypotheses = list(hypotheses)
+    if len(references) != len(hypotheses):
+        raise ValueError(
+            f"error_rates needs one hypothesis per reference, received "
+            f"{len(references)} references and {len(hypotheses)} hypotheses."
+        )
+    totals = {"char_errors": 0, "chars": 0, "word_errors": 0, "words": 0}
+    for reference, hypothesis in zip(references, hypotheses, strict=True):
+        reference = normalize_transcript(reference)
+        hypothesis = normalize_transcript(hypothesis)
+        totals["char_errors"] += edit_distance(reference, hypothesis)
+        totals["chars"] += len(reference)
+        ref_words, hyp_words = reference.split(), hypothesis.split()
+        totals["word_errors"] += edit_distance(ref_words, hyp_words)
+        totals["words"] += len(ref_words)
+    return {
+        "cer": totals["char_errors"] / max(totals["chars"], 1),
+        "wer": totals["word_errors"] / max(totals["words"], 1),
+        **totals,
+    }

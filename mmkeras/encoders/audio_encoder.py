@@ -10,6 +10,7 @@ from mmkeras.layers.log_mel_spectrogram import LogMelSpectrogram
 from mmkeras.layers.sinusoidal_position_encoding import (
     SinusoidalPositionEncoding,
 )
+from mmkeras.layers.spec_augment import SpecAugment
 
 # Two stride-2 convolutions: tokens every 40 ms with the default 10 ms hop.
 SUBSAMPLING_LAYERS = 2
@@ -44,6 +45,9 @@ class AudioEncoder(FunctionalModel):
             `hidden_dim`.
         dropout: float. Dropout rate inside the blocks.
         num_mel_bins: int. Number of mel bands of the spectrogram.
+        spec_augment: bool. Mask random mel bands and runs of frames of
+            the spectrogram while training (`SpecAugment`); inference is
+            unchanged.
         **kwargs: Base model arguments, e.g. `name` and `dtype`.
 
     Inputs:
@@ -72,6 +76,7 @@ class AudioEncoder(FunctionalModel):
         num_heads=2,
         dropout=0.0,
         num_mel_bins=40,
+        spec_augment=False,
         **kwargs,
     ):
         dtype = kwargs.pop("dtype", None)
@@ -82,6 +87,8 @@ class AudioEncoder(FunctionalModel):
         )
         # Zeroing keeps non-finite or huge padding out of every frame.
         x = log_mel(ops.where(audio_mask, waveform, 0.0))
+        if spec_augment:
+            x = SpecAugment(name="spec_augment")(x)
         mask = FrameMask(
             log_mel.frame_length,
             log_mel.frame_step,
@@ -126,6 +133,7 @@ class AudioEncoder(FunctionalModel):
         self.num_heads = num_heads
         self.dropout = dropout
         self.num_mel_bins = num_mel_bins
+        self.spec_augment = spec_augment
 
     def get_config(self):
         config = super().get_config()
@@ -136,5 +144,6 @@ class AudioEncoder(FunctionalModel):
             num_heads=self.num_heads,
             dropout=self.dropout,
             num_mel_bins=self.num_mel_bins,
+            spec_augment=self.spec_augment,
         )
         return config

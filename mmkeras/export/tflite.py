@@ -276,7 +276,7 @@ def float_nodes(calibrated):
         }
         producer = {}
         for op in operators:
-            for i in op.OutputsAsNumpy():
+            for i in _indices(op.OutputsAsNumpy()):
                 producer[i] = op
 
         def name(op, graph=graph):
@@ -284,7 +284,7 @@ def float_nodes(calibrated):
 
         pending = []
         for op, kind in zip(operators, kinds, strict=True):
-            tensors = [*op.InputsAsNumpy(), *op.OutputsAsNumpy()]
+            tensors = [*_op_tensors(op)]
             if any(i >= 0 and groups.find(i) in huge for i in tensors):
                 nodes.add(name(op))
             if kind == "LOG":
@@ -297,9 +297,22 @@ def float_nodes(calibrated):
             seen.add(id(op))
             nodes.add(name(op))
             pending.extend(
-                producer[i] for i in op.InputsAsNumpy() if i in producer
+                producer[i]
+                for i in _indices(op.InputsAsNumpy())
+                if i in producer
             )
     return sorted(nodes)
+
+
+def _indices(values):
+    """A flatbuffer vector of tensor indices as a list: its `...AsNumpy()`
+    is the int 0, not an empty array, for an empty vector (an op without
+    inputs, or without outputs)."""
+    return [] if isinstance(values, int) else list(values)
+
+
+def _op_tensors(op):
+    return _indices(op.InputsAsNumpy()) + _indices(op.OutputsAsNumpy())
 
 
 def _scale_groups(operators, kinds, extents):
@@ -311,9 +324,7 @@ def _scale_groups(operators, kinds, extents):
         # Only calibrated (float) tensors carry a scale: not indices,
         # shapes or conditions.
         tensors = [
-            i
-            for i in [*op.InputsAsNumpy(), *op.OutputsAsNumpy()]
-            if i >= 0 and extents[i] is not None
+            i for i in _op_tensors(op) if i >= 0 and extents[i] is not None
         ]
         for i in tensors[1:]:
             groups.union(tensors[0], i)

@@ -19,10 +19,13 @@ from mmkeras.data.pipeline import raw_dataset
 from mmkeras.models.dual_encoder import DualEncoder
 from mmkeras.models.presets import dual_encoder
 from mmkeras.models.presets import multimodal_classifier
+from mmkeras.models.speech_recognizer import SpeechRecognizer
+from mmkeras.models.speech_recognizer import character_vocabulary
 from mmkeras.preprocessing.vocabulary import learn_vocabulary
 from mmkeras.preprocessing.vocabulary import load_vocabulary
 from mmkeras.preprocessing.vocabulary import save_vocabulary
 from mmkeras.training import keras_compat
+from mmkeras.training import speech
 from mmkeras.training.augmentation import augment
 from mmkeras.training.callbacks import BestCheckpoint
 from mmkeras.training.callbacks import NonFiniteLoss
@@ -67,7 +70,7 @@ RESUMABLE_CHANGES = (
     "skip_bad_records",
     "deterministic",
 )
-TASKS = ("classify", "retrieve", "video_summary")
+TASKS = ("classify", "retrieve", "speech", "video_summary")
 LABEL_FIELD = "label"
 # Warn when more than this fraction of training captions gets cut.
 TRUNCATION_WARNING = 0.01
@@ -86,8 +89,9 @@ class TrainConfig:
             training, the run's files (see `train`).
         task: str. "classify" (labels from the `label` field),
             "retrieve" (a `DualEncoder` on pairs of two modalities; see
-            `retrieval.read_pairs`) or "video_summary" (a
-            `VideoSummarizer`; see `video_summary`).
+            `retrieval.read_pairs`), "speech" (a `SpeechRecognizer` on
+            `audio` and `transcript`; see `training.speech`) or
+            "video_summary" (a `VideoSummarizer`; see `video_summary`).
         modalities: tuple of str or None. None uses every modality field
             found in the manifest.
         fusion: "attention", "weighted_sum", "concat", "gated" or
@@ -217,6 +221,13 @@ def load_source(path, modalities=None, skip_bad_records=False, task="classify"):
                 "pairs."
             )
         return read_pairs(path, modalities, skip_bad_records)
+    if task == "speech":
+        if is_packed(path):
+            raise ValueError(
+                f"{path} is a packed data set; speech reads a manifest of "
+                "audio and transcript records."
+            )
+        return speech.read_speech_manifest(path, skip_bad_records)
     if is_packed(path):
         return open_packed(path)
     return read_manifest(
@@ -310,12 +321,17 @@ def train(config):
     # Read once: the vocabulary (of a new run) and the length check use them.
     captions = _captions(train_split) if "text" in modalities else None
     plan = _complete_plan(config, saved, source, captions, modalities)
-    build = (
-        build_dual_encoder if config.task == "retrieve" else build_classifier
-    )
     _say_precision(config)
     with distribution.strategy.scope():
-        task = build(config, plan)
+        if config.task == "speech":
+            task = build_speech(config, plan, train_split)
+        else:
+            build = (
+                build_dual_encoder
+                if config.task == "retrieve"
+                else build_classifier
+            )
+            task = build(config, plan)
     if captions is not None:
         _warn_if_truncated(task, captions, config)
     batch_size = distribution.global_batch_size(config.batch_size)
@@ -372,6 +388,8 @@ def train(config):
         )
     except NonFiniteLoss as error:
         raise NonFiniteLoss(f"{error}; {_advice_after_nan(config)}") from None
+    if config.task == "speech" and validation_split is not None:
+        speech.tune_lm_weight(task, validation_split, config.batch_size)
     if distribution.is_chief:
         task.save(os.path.join(config.output_dir, TASK_FILE))
         history_path = os.path.join(config.output_dir, HISTORY_FILE)
@@ -408,6 +426,18 @@ def build_dual_encoder(config, plan):
         loss=config.loss,
         gradient_cache_chunk_size=config.gradient_cache_chunk_size,
         **_common_task_args(config, plan),
+    )
+
+
+def build_speech(config, plan, train_split):
+    """The speech task for this config and `TrainingPlan`; its character
+    language model is learned from the training transcripts."""
+    return speech.build_speech_recognizer(
+        config,
+        plan.vocabulary,
+        speech.transcripts_of(train_split),
+        dtype=resolve_precision(config.precision),
+        metadata={"train_config": _config_dict(config, plan.modalities)},
     )
 
 
@@ -535,6 +565,10 @@ def _complete_plan(config, saved, source, captions, modalities):
     plan = saved or TrainingPlan(modalities)
     if "text" in modalities and plan.vocabulary is None:
         plan.vocabulary = learn_vocabulary(captions)
+    if config.task == "speech" and plan.vocabulary is None:
+        plan.vocabulary = character_vocabulary(
+            speech.transcripts_of(source.split("train"))
+        )
     if config.task == "classify":
         labels = source.labels(LABEL_FIELD)
         if plan.class_names is None:
@@ -555,6 +589,8 @@ def task_kind(task):
 
     if isinstance(task, VideoSummarizer):
         return "video_summary"
+    if isinstance(task, SpeechRecognizer):
+        return "speech"
     return "retrieve" if isinstance(task, DualEncoder) else "classify"
 
 
@@ -698,6 +734,10 @@ def _callbacks(config, task, validation_split, resuming, distribution):
         callbacks.append(
             RetrievalValidation(validation_split, config.batch_size)
         )
+    if config.task == "speech" and validation_split is not None:
+        callbacks.append(
+            speech.SpeechValidation(validation_split, config.batch_size)
+        )
     callbacks.append(StopOnNonFiniteLoss())
     if distribution.is_chief:
         callbacks += [
@@ -740,6 +780,8 @@ def best_monitor(task):
     if isinstance(task, DualEncoder):
         gallery, query = task.modalities
         return f"val_{query}_to_{gallery}_r1", "max"
+    if isinstance(task, SpeechRecognizer):
+        return "val_cer", "min"
     return "val_loss", "min"
 
 
