@@ -32,6 +32,10 @@ TRAIN_FLAGS = (
     "--batch-size=32",
     "--learning-rate=3e-3",
     "--epochs=10",
+    # float32 whatever precision=auto picks here: these tests compare the
+    # served and device models with the local one to float32 rounding
+    # (tests/test_end_to_end.py checks a bfloat16 task's served outputs).
+    "--precision=float32",
 )
 
 
