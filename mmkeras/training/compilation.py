@@ -5,10 +5,12 @@
 - on GPUs and TPUs, XLA fuses the many small ops of a transformer step
   into few kernels, and Keras itself turns it on there;
 - on CPUs it stays off. On this project's 2-core CPU, under XLA, the
-  demo classifier trained at 0.36x its samples/s without
-  (`scripts/bench_precision.py`) and the reference dual encoder at 0.50x
-  (`scripts/bench_train.py`), both on a busy machine; and compiling
-  costs tens of seconds before the first step.
+  demo classifier trained at 0.36x and 0.52x its samples/s without
+  (`scripts/bench_precision.py`, busy and quiet machine). The reference
+  dual encoder measured 0.50x on a busy machine and 2.00x on a quiet one
+  (`scripts/bench_train.py`; 1.31x in samples per CPU-second): mixed
+  evidence, so no per-model exception yet. Compiling also costs tens of
+  seconds before the first step.
 
 "on" and "off" are kept as asked; every shipped task's step compiles
 under XLA (`tests/models/test_xla.py`).
