@@ -156,6 +156,38 @@ class ResumableBackup(keras.callbacks.BackupAndRestore):
         )
 
 
+class SplitValidation(keras.callbacks.Callback):
+    """Metrics over a whole validation split, after every epoch.
+
+    The base of the tasks' validation callbacks: `measure()` computes the
+    task's metrics over every record of the split (never averaged per
+    batch), and each float among them joins the epoch's logs as
+    `val_<name>`, where `History`, the progress line, `CSVLogger`,
+    `TensorBoard` and `BestCheckpoint` see them. Put it before those
+    callbacks.
+
+    Args:
+        records: list of `Record`, the validation split.
+        batch_size: int.
+    """
+
+    def __init__(self, records, batch_size=64):
+        super().__init__()
+        self.records = records
+        self.batch_size = batch_size
+
+    def measure(self):
+        """dict of metric name to value, for `self.model` on the split."""
+        raise NotImplementedError
+
+    def on_epoch_end(self, epoch, logs=None):
+        metrics = self.measure()
+        if logs is not None:
+            for name, value in metrics.items():
+                if isinstance(value, float):
+                    logs[f"val_{name}"] = value
+
+
 class BestCheckpoint(keras.callbacks.ModelCheckpoint):
     """The best model so far, in one `.keras` file, across restarts.
 

@@ -16,6 +16,7 @@ from mmkeras.data.manifest import read_manifest
 from mmkeras.data.pipeline import raw_dataset
 from mmkeras.models.gallery import Gallery
 from mmkeras.models.gallery import save_gallery
+from mmkeras.training.callbacks import SplitValidation
 from mmkeras.training.evaluation import evaluate
 
 logger = logging.getLogger(__name__)
@@ -70,14 +71,12 @@ def read_pairs(path, modalities=None, skip_bad_records=False):
     )
 
 
-class RetrievalValidation(keras.callbacks.Callback):
+class RetrievalValidation(SplitValidation):
     """Full-gallery Recall@K, MRR and median rank after every epoch.
 
     The split's items and queries are embedded whole and ranked against
-    each other (never averaged per batch); the results join the epoch's
-    logs as `val_<metric>` (e.g. `val_text_to_image_r1`), where
-    `History`, the progress line, `CSVLogger` and `TensorBoard` see them.
-    Put it before those callbacks.
+    each other; the results join the epoch's logs as `val_<metric>` (e.g.
+    `val_text_to_image_r1`), as `SplitValidation` says.
 
     Args:
         records: list of `Record`, the validation pairs (from
@@ -85,17 +84,8 @@ class RetrievalValidation(keras.callbacks.Callback):
         batch_size: int.
     """
 
-    def __init__(self, records, batch_size=64):
-        super().__init__()
-        self.records = records
-        self.batch_size = batch_size
-
-    def on_epoch_end(self, epoch, logs=None):
-        metrics = evaluate(self.model, self.records, self.batch_size)
-        if logs is not None:
-            for name, value in metrics.items():
-                if isinstance(value, float):
-                    logs[f"val_{name}"] = value
+    def measure(self):
+        return evaluate(self.model, self.records, self.batch_size)
 
 
 def index_manifest(

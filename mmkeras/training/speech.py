@@ -3,7 +3,6 @@ model, whole-set CER/WER validation during `fit`, and alignment sheets."""
 
 import logging
 
-import keras
 import numpy as np
 
 from mmkeras.data.manifest import read_manifest
@@ -15,6 +14,7 @@ from mmkeras.models.speech_recognizer import TRANSCRIPT_FIELD
 from mmkeras.models.speech_recognizer import SpeechPreprocessor
 from mmkeras.models.speech_recognizer import SpeechRecognizer
 from mmkeras.preprocessing.wav_decoder import WavDecoder
+from mmkeras.training.callbacks import SplitValidation
 from mmkeras.training.evaluation import predict_split
 
 logger = logging.getLogger(__name__)
@@ -105,30 +105,20 @@ def tune_lm_weight(task, records, batch_size=64, weights=LM_WEIGHTS):
     return results
 
 
-class SpeechValidation(keras.callbacks.Callback):
+class SpeechValidation(SplitValidation):
     """Whole-set greedy CER and WER on a split after every epoch.
 
     Every validation clip is transcribed and the edit distances summed
-    over the split (`metrics.error_rates`), never averaged per batch; the
-    results join the epoch's logs as `val_cer` and `val_wer`, where
-    `History`, `CSVLogger`, `TensorBoard` and `BestCheckpoint` see them.
-    Put it before those callbacks.
+    over the split (`metrics.error_rates`); the results join the epoch's
+    logs as `val_cer` and `val_wer`, as `SplitValidation` says.
 
     Args:
         records: list of manifest records with transcripts.
         batch_size: int.
     """
 
-    def __init__(self, records, batch_size=64):
-        super().__init__()
-        self.records = records
-        self.batch_size = batch_size
-
-    def on_epoch_end(self, epoch, logs=None):
-        rates = greedy_error_rates(self.model, self.records, self.batch_size)
-        if logs is not None:
-            logs["val_cer"] = rates["cer"]
-            logs["val_wer"] = rates["wer"]
+    def measure(self):
+        return greedy_error_rates(self.model, self.records, self.batch_size)
 
 
 def speech_report(task, records, batch_size=64):
