@@ -22,7 +22,7 @@ class LogMelSpectrogram(keras.layers.Layer):
     latter frames by the FFT size and so would tie frame and FFT lengths.
 
     Every op converts to a TFLite builtin (the FFT to `RFFT2D`). The
-    frames are gathered (`frame_signal`) rather than cut by
+    frames are cut by `frame_signal` rather than by
     `tf.signal.stft`, so that a waveform of static length keeps a static
     frame count in a converted model. Each mel band sums its own few bins
     (`mel_bands`: a gather and a weighted sum) rather than multiplying by
