@@ -8,6 +8,7 @@ from mmkeras.models.multimodal_backbone import MultimodalBackbone
 from mmkeras.models.multimodal_classifier import MultimodalClassifier
 from mmkeras.models.presets import dual_encoder
 from mmkeras.models.presets import multimodal_classifier
+from mmkeras.models.speech_recognizer import SpeechRecognizer
 from mmkeras.models.task import Task
 from mmkeras.models.video_summarizer import VideoSummarizer
 from mmkeras.models.video_summarizer import video_summarizer
@@ -17,6 +18,7 @@ __all__ = [
     "Gallery",
     "MultimodalBackbone",
     "MultimodalClassifier",
+    "SpeechRecognizer",
     "Task",
     "VideoSummarizer",
     "dual_encoder",
