@@ -242,6 +242,18 @@ def test_cli_exports_tflite_beside_the_saved_model_and_reports_parity(
     assert report["checks"]["dynamic_metric_within_1_point"]["metric"] == (
         "accuracy"
     )
+    # The size breakdown: the text tables and the other constants are
+    # parts of the file; int8 weights shrink the constants, not the tables.
+    full, dynamic = (report["variants"][q] for q in ("none", "dynamic"))
+    for variant in (full, dynamic):
+        parts = variant["text_table_bytes"] + variant["constant_bytes"]
+        assert 0 < parts < variant["size_bytes"]
+    assert dynamic["text_table_bytes"] == full["text_table_bytes"] > 0
+    assert full["constant_ratio"] == 1.0
+    # This model's matrices are tiny: the converter keeps those under
+    # 1024 elements float, and quantizes the rest.
+    assert 0.25 < dynamic["constant_ratio"] < 1.0
+    assert "consts" in printed
 
     # mmkeras-model-server's LiteRT runtime serves it, TF Text ops and all.
     signatures, _, _ = tflite_servable.load_tflite_model(path)
