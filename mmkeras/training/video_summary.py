@@ -170,10 +170,12 @@ def _shots(value, length):
 
 
 def _check_frame_sizes(folder):
+    """Every frame's header is read (not only the frames a model samples),
+    as the served signature reads every frame's."""
     files = media.list_frame_files(folder)
-    first = media.image_size(files[0])
+    first = _frame_size(folder, files[0])
     for path in files[1:]:
-        size = media.image_size(path)
+        size = _frame_size(folder, path)
         if size != first:
             raise ManifestError(
                 f"field 'video': frames of different sizes in "
@@ -181,6 +183,16 @@ def _check_frame_sizes(folder):
                 f"{first[0]}x{first[1]}, {os.path.basename(path)} is "
                 f"{size[0]}x{size[1]}"
             )
+
+
+def _frame_size(folder, path):
+    try:
+        return media.image_size(path)
+    except media.MediaError as error:
+        raise ManifestError(
+            f"field 'video': frame {os.path.basename(path)} in '{folder}' "
+            f"cannot be read: {error}"
+        ) from None
 
 
 def train_video_summary(config):

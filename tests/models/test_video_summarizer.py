@@ -130,6 +130,21 @@ def test_bad_clips_are_clear_errors(task, served):
     broken[1] = b"not an image"
     with pytest.raises(tf.errors.InvalidArgumentError, match="frame 1"):
         serve({"video": tf.constant(broken)})
+    # Every frame's header is checked, not only the sampled frames'.
+    unsampled = _clip((12,))
+    unsampled[4] = b"not an image"
+    got = served["serving_default"]({"video": tf.constant(_clip((12,)))})
+    assert 4 not in got["frame_indices"].numpy().tolist()
+    with pytest.raises(
+        tf.errors.InvalidArgumentError, match="video 0, frame 4 is not a PNG"
+    ):
+        serve({"video": tf.constant(unsampled)})
+    mixed = _clip((3,)) + _clip((2,), size=24)
+    with pytest.raises(
+        tf.errors.InvalidArgumentError,
+        match="video 0: frame 3 is 24x24 but frame 0 is 16x16",
+    ):
+        serve({"video": tf.constant(mixed)})
     too_long = [_clip((1,))[0]] * (
         task.preprocessor.video_preprocessor.max_frames + 1
     )
