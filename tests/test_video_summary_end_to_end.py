@@ -2,6 +2,8 @@
 beside random -> `mmkeras evaluate` and `summarize` -> export ->
 mmkeras-model-server -> summaries over gRPC equal the task's."""
 
+import contextlib
+import io
 import json
 import re
 
@@ -100,20 +102,36 @@ def test_evaluate_and_summarize_on_the_command_line(
 
 
 @pytest.fixture(scope="module")
-def served(trained, workdir):
-    cli.main(
-        [
-            "export",
-            f"--training-dir={workdir / 'run'}",
-            f"--base-path={workdir / 'models'}",
-            "--model-name=summary",
-            "--warmup-examples=1",
-        ]
-    )
+def exported(trained, workdir):
+    """What `mmkeras export` printed."""
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        cli.main(
+            [
+                "export",
+                f"--training-dir={workdir / 'run'}",
+                f"--base-path={workdir / 'models'}",
+                "--model-name=summary",
+                "--warmup-examples=1",
+            ]
+        )
+    return printed.getvalue()
+
+
+@pytest.fixture(scope="module")
+def served(exported, workdir):
     with ModelServerProcess(
         "summary", workdir / "models" / "summary"
     ) as server:
         yield server
+
+
+def test_the_printed_docker_line_leaves_request_batching_off(exported):
+    # A request is one clip: batching would join two clips' frames.
+    (line,) = [x for x in exported.splitlines() if "docker run" in x]
+    assert "--model_config_file=/models/summary/models.config" in line
+    assert "--enable_batching" not in line
+    assert "--batching_parameters_file" not in line
 
 
 def test_served_summaries_over_grpc_equal_the_task(

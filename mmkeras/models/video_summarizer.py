@@ -86,6 +86,10 @@ class VideoSummarizer(Task):
     TensorShape([2, 5])
     """
 
+    # A request is one clip, `video` `(frames,)`: batching requests would
+    # concatenate two clips' frames into one clip.
+    serving_batches = False
+
     def __init__(
         self,
         image_encoder,
