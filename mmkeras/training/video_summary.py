@@ -245,7 +245,10 @@ def train_video_summary(config):
             shuffle=training,
             seed=config.seed,
             max_video_frames=config.num_frames,
-            cache=True,
+            # Decoding a clip's frames costs several times the training
+            # step on them (profiled: 0.7-1 s per step of 16 clips with
+            # decoding, 0.2 s without), and summaries are not augmented.
+            cache="inputs",
         )
 
     steps = config.epochs * -(-len(train_split) // config.batch_size)
