@@ -5,6 +5,7 @@ mmkeras-model-server -> summaries over gRPC equal the task's."""
 import contextlib
 import io
 import json
+import os
 import re
 
 import grpc
@@ -20,6 +21,10 @@ from mmkeras.training.trainer import load_source
 from mmkeras.training.trainer import train
 from serving.client import PredictionClient
 from serving.process import ModelServerProcess
+from tests.training.workers import environment
+from tests.training.workers import free_ports
+from tests.training.workers import run_workers
+from tests.training.workers import tf_config
 
 pytestmark = pytest.mark.slow
 
@@ -162,3 +167,40 @@ def test_served_summaries_over_grpc_equal_the_task(
         (config / "mmkeras_train_config.json").read_text()
     )
     assert trained_with["task"] == "video_summary"
+
+
+def test_two_workers_train_the_summarizer_as_every_task(manifest, tmp_path):
+    """`train` runs the summarizer like the other tasks, so it trains
+    under the multi-worker strategy: both workers take the same steps of
+    the global batch and end with the same weights; only the chief
+    writes the run."""
+    workers = [f"localhost:{port}" for port in free_ports(2)]
+    config = dict(
+        manifest=manifest,
+        task="video_summary",
+        hidden_dim=8,
+        image_size=16,
+        num_frames=8,
+        epochs=1,
+        batch_size=4,
+        dropout=0.0,
+        validate=False,
+        deterministic=True,
+        precision="float32",
+        verbose=0,
+    )
+    runs = [
+        (
+            {**config, "output_dir": str(tmp_path / f"out{i}")},
+            tmp_path / f"worker{i}.npz",
+            environment(tf_config(workers, i), tmp_path / f"tmp{i}"),
+        )
+        for i in range(2)
+    ]
+    chief, other = run_workers(runs)
+    for mine, theirs in zip(chief[2], other[2], strict=True):
+        np.testing.assert_array_equal(mine, theirs)
+    records = len(load_source(manifest, task="video_summary").split("train"))
+    assert chief[1] == other[1] == -(-records // 8)  # global batches of 8
+    assert "task.keras" in os.listdir(tmp_path / "out0")
+    assert not os.path.exists(tmp_path / "out1")
