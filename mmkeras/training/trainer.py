@@ -113,6 +113,9 @@ class TrainConfig:
             weighted per example by the fusion, to the fused logits.
         stop_fusion_gradients: bool. Encoders learn from their own heads
             only; the fusion learns to combine them.
+        rank_loss_weight: float. Video summarisation: weight of the
+            pairwise ranking loss added to the squared error (see
+            `losses.frame_rank_loss`).
         embedding_dim: int. Retrieval: width of the shared space.
         loss: str. Retrieval: "clip" (InfoNCE) or "sigmoid" (SigLIP).
         augment: bool or None. Random shifts, noise, gain and token
@@ -180,6 +183,7 @@ class TrainConfig:
     auxiliary_loss_weight: float = 1.0
     modality_evidence: bool = True
     stop_fusion_gradients: bool = True
+    rank_loss_weight: float = 1.0
     embedding_dim: int = 64
     loss: str = "clip"
     augment: bool = None
@@ -454,6 +458,7 @@ def build_video_summarizer(config, plan):
         sequence_length=config.sequence_length,
         num_frames=config.num_frames,
         dropout=config.dropout,
+        rank_loss_weight=config.rank_loss_weight,
         dtype=resolve_precision(config.precision),
         metadata={"train_config": _config_dict(config, plan.modalities)},
     )

@@ -4,6 +4,7 @@ import pytest
 import tensorflow as tf
 
 from mmkeras.export import tflite
+from mmkeras.losses import frame_rank_loss
 from mmkeras.models import keyshots
 from mmkeras.models.video_summarizer import video_summarizer
 from mmkeras.preprocessing.video_summary_preprocessor import frame_targets
@@ -20,6 +21,7 @@ def _task():
         image_size=16,
         sequence_length=6,
         num_frames=NUM_FRAMES,
+        rank_loss_weight=0.5,
     )
 
 
@@ -66,6 +68,34 @@ def test_frame_targets_average_the_frames_each_sampled_frame_covers():
     ]
 
 
+def test_the_rank_loss_counts_each_ordered_pair_shortfall():
+    targets = tf.constant([[0.9, 0.5, 0.45, 0.1], [0.2, 0.8, 0.0, 0.0]])
+    scores = tf.constant([[0.3, 0.6, 0.0, 0.2], [0.0, 0.9, 0.5, 0.5]])
+    mask = tf.constant([[True, True, True, True], [True, True, False, False]])
+    # Ordered pairs (gap >= 0.1) and shortfalls max(0, target gap -
+    # predicted gap): clip 1: (0.9, 0.5) 0.7, (0.9, 0.45) 0.15,
+    # (0.9, 0.1) 0.7, (0.5, 0.1) 0, (0.45, 0.1) 0.55; (0.5, 0.45) is
+    # closer than 0.1. Clip 2: (0.8, 0.2) 0; its padding counts for
+    # nothing.
+    expected = (0.7 + 0.15 + 0.7 + 0.0 + 0.55 + 0.0) / 6
+    got = frame_rank_loss(scores, targets, mask)
+    np.testing.assert_allclose(float(got), expected, rtol=1e-6)
+    assert float(frame_rank_loss(targets, targets, mask)) == 0.0
+    # The task adds it to the squared error, weighted.
+    task = video_summarizer(hidden_dim=8, image_size=16, num_frames=4)
+    task.rank_loss_weight = 0.5
+    x = {"frame_mask": mask}
+    loss = task.compute_loss(
+        x, {"frame_scores": targets}, {"frame_scores": scores}
+    )
+    squared = np.mean(
+        np.square(scores.numpy() - targets.numpy())[mask.numpy()]
+    )
+    np.testing.assert_allclose(float(loss), squared + 0.5 * expected, 1e-6)
+    with pytest.raises(ValueError, match="rank_loss_weight must be 0"):
+        video_summarizer(hidden_dim=8, image_size=16, rank_loss_weight=-1)
+
+
 def test_a_saved_task_reloads_with_equal_outputs(task, tmp_path):
     raw = {"video": np.array([_clip()], object), "text": np.array(["a red"])}
     path = str(tmp_path / "task.keras")
@@ -75,6 +105,7 @@ def test_a_saved_task_reloads_with_equal_outputs(task, tmp_path):
     for key in before:
         np.testing.assert_allclose(after[key], before[key], atol=1e-6)
     assert reloaded.budget == task.budget
+    assert reloaded.rank_loss_weight == 0.5
     assert before["frame_scores"].dtype == tf.float32
 
 
