@@ -274,8 +274,6 @@ def frame_rank_loss(scores, targets, mask, min_gap=0.1):
     target_gap = targets[:, :, None] - targets[:, None, :]
     score_gap = scores[:, :, None] - scores[:, None, :]
     real = tf.logical_and(mask[:, :, None], mask[:, None, :])
-    ordered = tf.cast(
-        tf.logical_and(real, target_gap >= min_gap), tf.float32
-    )
+    ordered = tf.cast(tf.logical_and(real, target_gap >= min_gap), tf.float32)
     shortfall = tf.nn.relu(target_gap - score_gap) * ordered
     return tf.reduce_sum(shortfall) / tf.maximum(tf.reduce_sum(ordered), 1.0)

@@ -222,13 +222,27 @@ def check_frame_headers(clips):
         return tf.where(
             broken,
             decode_limits.message(
-                "video ", clip, ", frame ", frame, " ",
+                "video ",
+                clip,
+                ", frame ",
+                frame,
+                " ",
                 tf.reshape(errors, shape)[clip, frame],
             ),
             decode_limits.message(
-                "video ", clip, ": frame ", frame, " is ", size[0], "x",
-                size[1], " but frame 0 is ", first[clip, 0, 0], "x",
-                first[clip, 0, 1], "; a clip's frames must all have one "
+                "video ",
+                clip,
+                ": frame ",
+                frame,
+                " is ",
+                size[0],
+                "x",
+                size[1],
+                " but frame 0 is ",
+                first[clip, 0, 0],
+                "x",
+                first[clip, 0, 1],
+                "; a clip's frames must all have one "
                 "size (resize them to one size before sending)",
             ),
         )

@@ -88,9 +88,7 @@ def test_the_rank_loss_counts_each_ordered_pair_shortfall():
     loss = task.compute_loss(
         x, {"frame_scores": targets}, {"frame_scores": scores}
     )
-    squared = np.mean(
-        np.square(scores.numpy() - targets.numpy())[mask.numpy()]
-    )
+    squared = np.mean(np.square(scores.numpy() - targets.numpy())[mask.numpy()])
     np.testing.assert_allclose(float(loss), squared + 0.5 * expected, 1e-6)
     with pytest.raises(ValueError, match="rank_loss_weight must be 0"):
         video_summarizer(hidden_dim=8, image_size=16, rank_loss_weight=-1)
