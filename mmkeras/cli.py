@@ -271,7 +271,12 @@ def _export(args):
     applied = {**limits_of(task.preprocessor), **limits.values()}
     print("Decode limits: " + ", ".join(f"{k}={v}" for k, v in applied.items()))
     print("Serve it with the official TF Serving:")
-    print("  " + docker_command(args.base_path, args.model_name))
+    print(
+        "  "
+        + docker_command(
+            args.base_path, args.model_name, batching=task.serving_batches
+        )
+    )
 
 
 def _attach_gallery(task, directory):

@@ -239,3 +239,41 @@ def ctc_alignable(labels, label_lengths, logit_lengths):
         axis=1,
     )
     return tf.cast(logit_lengths, tf.int32) >= label_lengths + repeats
+
+
+def frame_rank_loss(scores, targets, mask, min_gap=0.1):
+    """A pairwise ranking loss over each clip's frames.
+
+    For every pair of real frames of one clip whose targets differ by at
+    least `min_gap`, the predicted gap is asked to be at least the
+    target gap: the loss is `max(0, target gap - predicted gap)`,
+    averaged over those pairs. A summary keeps a clip's highest-scoring
+    shots, so the order within a clip is what counts; a squared error
+    spends as much on each frame's absolute level. Perfect scores cost
+    0, so it agrees with a squared error's optimum. Pairs closer than
+    `min_gap` are annotators' noise (frames of one shot), not an order.
+
+    Args:
+        scores: float `(batch, frames)`, the predicted importance.
+        targets: float `(batch, frames)`.
+        mask: bool `(batch, frames)`, True on real frames.
+        min_gap: float. The smallest target gap that is an order.
+
+    Returns:
+        float32 scalar (0 without any ordered pair).
+
+    Example:
+    >>> targets = tf.constant([[0.9, 0.1, 0.5]])
+    >>> mask = tf.constant([[True, True, False]])
+    >>> loss = frame_rank_loss(tf.constant([[0.4, 0.2, 0.0]]), targets, mask)
+    >>> round(float(loss), 4)  # target gap 0.8, predicted 0.2
+    0.6
+    """
+    scores = tf.cast(scores, tf.float32)
+    targets = tf.cast(targets, tf.float32)
+    target_gap = targets[:, :, None] - targets[:, None, :]
+    score_gap = scores[:, :, None] - scores[:, None, :]
+    real = tf.logical_and(mask[:, :, None], mask[:, None, :])
+    ordered = tf.cast(tf.logical_and(real, target_gap >= min_gap), tf.float32)
+    shortfall = tf.nn.relu(target_gap - score_gap) * ordered
+    return tf.reduce_sum(shortfall) / tf.maximum(tf.reduce_sum(ordered), 1.0)

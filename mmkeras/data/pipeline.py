@@ -148,7 +148,11 @@ def make_dataset(
         seed: int or None. Shuffle seed.
         max_video_frames: int or None. As in `raw_dataset`.
         drop_remainder: bool. Drop a last, smaller batch.
-        cache: bool. As in `raw_dataset`.
+        cache: bool or "inputs". True: as in `raw_dataset` (the read
+            bytes are kept; every epoch decodes them again). "inputs":
+            keep the preprocessed examples after the first epoch, so
+            later epochs decode nothing; only for a deterministic
+            preprocessor (no augmentation) whose outputs fit in memory.
         deterministic: bool or None. As in `raw_dataset`.
 
     Returns:
@@ -167,14 +171,20 @@ def make_dataset(
     >>> lengths.numpy().tolist()
     [2, 4]
     """
+    if cache not in (False, True, "inputs"):
+        raise ValueError(
+            f"cache must be True, False or 'inputs', received {cache!r}."
+        )
+    cache_inputs = cache == "inputs"
     dataset = raw_dataset(
         source,
         modalities,
         target_fields,
         max_video_frames=max_video_frames,
-        shuffle=shuffle,
+        # Cached inputs are shuffled after the cache, in memory.
+        shuffle=shuffle and not cache_inputs,
         seed=seed,
-        cache=cache,
+        cache=cache is True,
         deterministic=deterministic,
     )
     if deterministic is None:
@@ -184,6 +194,13 @@ def make_dataset(
         num_parallel_calls=tf.data.AUTOTUNE,
         deterministic=deterministic,
     )
+    if cache_inputs:
+        dataset = dataset.cache()
+        if shuffle:
+            count = len(source) if isinstance(source, list) else source.count
+            dataset = dataset.shuffle(
+                count, seed=seed, reshuffle_each_iteration=True
+            )
     dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
     return dataset.prefetch(tf.data.AUTOTUNE)
 

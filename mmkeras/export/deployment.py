@@ -149,18 +149,21 @@ def write_deployment_files(
     return written
 
 
-def docker_command(base_path, model_name, image=DOCKER_IMAGE):
+def docker_command(base_path, model_name, image=DOCKER_IMAGE, batching=True):
     """The `docker run` line that serves an export on the official image.
 
     It mounts `<base>/<name>` (versions, `models.config`,
     `batching_parameters.txt`) read-only at `/models/<name>`, publishes
-    gRPC on 8500 and REST on 8501, and turns batching on with the
-    export's parameters; warmup requests are replayed by default.
+    gRPC on 8500 and REST on 8501, and, for a model whose requests
+    batch, turns batching on with the export's parameters; warmup
+    requests are replayed by default.
 
     Args:
         base_path: str. The export's base path (`export_task`'s).
         model_name: str.
         image: str. The TensorFlow Serving image.
+        batching: bool. The task's `serving_batches`: False leaves
+            request batching off.
 
     Returns:
         str, one shell command line.
@@ -183,9 +186,12 @@ def docker_command(base_path, model_name, image=DOCKER_IMAGE):
         f"{local}:{inside}:ro",
         image,
         f"--model_config_file={inside}/{MODELS_CONFIG}",
-        "--enable_batching=true",
-        f"--batching_parameters_file={inside}/{BATCHING_PARAMETERS}",
     ]
+    if batching:
+        words += [
+            "--enable_batching=true",
+            f"--batching_parameters_file={inside}/{BATCHING_PARAMETERS}",
+        ]
     return shlex.join(words)
 
 

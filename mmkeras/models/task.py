@@ -21,6 +21,12 @@ class Task(FunctionalModel):
     - `serving_signatures()` names the exported signatures: each a
       `tf.function` of raw inputs returning float32 (and string/int)
       outputs. Export asks the task; it knows no modality.
+    - `serving_batches`: whether a signature's request holds a batch
+      (every input's first axis is the examples'), so a server may merge
+      concurrent requests into one call (TF Serving's `--enable_batching`
+      concatenates them along that axis). False for a task whose request
+      is one example with no batch axis: merging would join two
+      examples into one.
     - `evaluate_outputs(outputs, targets)` turns a serving signature's
       outputs into the task's metrics, so a local model and a served one
       are measured the same way.
@@ -43,6 +49,8 @@ class Task(FunctionalModel):
         metadata: dict of JSON values kept with the saved task.
         *args, **kwargs: the functional `keras.Model` arguments.
     """
+
+    serving_batches = True
 
     def __init__(self, *args, preprocessor=None, metadata=None, **kwargs):
         super().__init__(*args, **kwargs)

@@ -31,6 +31,13 @@ class PreprocessingLayer(keras.layers.Layer):
         self._allow_non_tensor_positional_args = True
         self.built = True
 
+    @property
+    def train_fields(self):
+        """The raw target fields that training maps into targets: the
+        `label_field` (which evaluation reads too), unless a subclass
+        trains on other fields than it is measured on."""
+        return (self.label_field,)
+
     def check_limits(self):
         """Raises ValueError unless every limit is a positive int."""
         for name in self.limit_args:

@@ -8,6 +8,7 @@ from mmkeras.preprocessing.frame_sampler import FrameSampler
 from mmkeras.preprocessing.image_preprocessor import check_pixel_limits
 from mmkeras.preprocessing.image_preprocessor import decode_images
 from mmkeras.preprocessing.image_preprocessor import pixel_limits
+from mmkeras.preprocessing.media_headers import image_header
 from mmkeras.preprocessing.preprocessing_layer import PreprocessingLayer
 
 
@@ -21,15 +22,16 @@ class VideoPreprocessor(PreprocessingLayer):
     is a missing video. The real frames are sampled as `FrameSampler` does
     (the middle frame of `num_frames` equal segments; a shorter clip keeps
     all of its frames and is padded), and only the sampled frames are
-    decoded, as `ImagePreprocessor` decodes (so frames of different sizes
-    are all resized to `image_size`).
+    decoded, as `ImagePreprocessor` decodes, resized to `image_size`.
 
     Only the sampled frames are decoded, and only once every clip's frame
-    count and every sampled frame's header are within the limits: a clip
-    of more than `max_frames` frames, a frame over `max_pixels`, sampled
-    frames over `max_batch_pixels` in one call, or a frame that is not a
-    readable image fail with `tf.errors.InvalidArgumentError` naming the
-    clip, the frame and the limit.
+    count and every frame's header are checked: a clip of more than
+    `max_frames` frames, any frame whose header is not a readable image's,
+    frames of different sizes in one clip (a clip has one picture size; a
+    manifest's frame folder is refused the same way), a frame over
+    `max_pixels` or sampled frames over `max_batch_pixels` in one call
+    fail with `tf.errors.InvalidArgumentError` naming the clip, the frame
+    and what is wrong.
 
     Args:
         num_frames: int. Frames per clip given to the model.
@@ -127,6 +129,8 @@ class VideoPreprocessor(PreprocessingLayer):
         frame_mask = indices < counts[:, None]
         with tf.control_dependencies([within]):
             compact = tf.ragged.boolean_mask(clips, real).to_tensor("")
+        with tf.control_dependencies([check_frame_headers(compact)]):
+            compact = tf.identity(compact)
         padded = tf.pad(compact, [[0, 0], [0, 1]], constant_values="")
         chosen = tf.gather(
             padded, tf.minimum(indices, counts[:, None]), batch_dims=1
@@ -172,3 +176,76 @@ class VideoPreprocessor(PreprocessingLayer):
             max_batch_pixels=self.max_batch_pixels,
         )
         return config
+
+
+def check_frame_headers(clips):
+    """Checks every frame's header: readable, and of its clip's first
+    frame's size. Every frame, not only the sampled ones, so that a clip
+    is refused (or not) whatever the sampling picks.
+
+    Args:
+        clips: string `(batch, frames)` of encoded frames, each clip's
+            real frames first, "" after them.
+
+    Returns:
+        The check (a bool scalar), for a control dependency.
+    """
+
+    def read(value):
+        header = image_header(value)
+        return tf.stack([header["width"], header["height"]]), header["error"]
+
+    flat = tf.reshape(clips, [-1])
+    present = tf.strings.length(flat) > 0
+    sizes, errors = tf.map_fn(
+        read,
+        flat,
+        fn_output_signature=(tf.TensorSpec([2], tf.int64), tf.string),
+    )
+    errors = tf.where(present, errors, "")
+    shape = tf.shape(clips)
+    sizes = tf.reshape(sizes, [shape[0], shape[1], 2])
+    first = sizes[:, :1]
+    differs = tf.logical_and(
+        tf.reduce_any(sizes != first, axis=-1),
+        tf.reshape(present & tf.equal(errors, ""), shape),
+    )
+    unreadable = tf.reshape(tf.not_equal(errors, ""), shape)
+
+    def message():
+        broken = tf.reduce_any(unreadable)
+        where = tf.cast(
+            tf.where(tf.where(broken, unreadable, differs))[0], tf.int32
+        )
+        clip, frame = where[0], where[1]
+        size = sizes[clip, frame]
+        return tf.where(
+            broken,
+            decode_limits.message(
+                "video ",
+                clip,
+                ", frame ",
+                frame,
+                " ",
+                tf.reshape(errors, shape)[clip, frame],
+            ),
+            decode_limits.message(
+                "video ",
+                clip,
+                ": frame ",
+                frame,
+                " is ",
+                size[0],
+                "x",
+                size[1],
+                " but frame 0 is ",
+                first[clip, 0, 0],
+                "x",
+                first[clip, 0, 1],
+                "; a clip's frames must all have one "
+                "size (resize them to one size before sending)",
+            ),
+        )
+
+    ok = tf.logical_not(tf.reduce_any(unreadable | differs))
+    return decode_limits.check(ok, message)

@@ -58,7 +58,9 @@ class VideoSummaryPreprocessor(PreprocessingLayer):
     """
 
     sublayer_args = ("video_preprocessor", "tokenizer")
+    # Evaluation reads every annotator's scores; training their mean.
     label_field = TARGET_FIELD
+    train_fields = (IMPORTANCE_FIELD,)
 
     def __init__(self, video_preprocessor, tokenizer=None, **kwargs):
         kwargs.setdefault("dtype", "float32")

@@ -22,10 +22,8 @@ A manifest record (JSONL, one per line):
 
 import dataclasses
 import json
-import logging
 import os
 
-import keras
 import numpy as np
 
 from mmkeras.data import media
@@ -33,15 +31,8 @@ from mmkeras.data.manifest import ManifestError
 from mmkeras.data.manifest import Record
 from mmkeras.data.manifest import SkippedRecord
 from mmkeras.data.manifest import read_manifest
-from mmkeras.data.pipeline import make_dataset
-from mmkeras.models.video_summarizer import video_summarizer
 from mmkeras.preprocessing.video_summary_preprocessor import IMPORTANCE_FIELD
 from mmkeras.preprocessing.video_summary_preprocessor import TARGET_FIELD
-from mmkeras.preprocessing.vocabulary import learn_vocabulary
-from mmkeras.training.distribution import resolve_strategy
-from mmkeras.training.precision import resolve_precision
-
-logger = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass
@@ -56,7 +47,13 @@ class SummarySource:
     path: str
     records: list
     skipped: list
-    modalities: tuple = ("text", "video")
+
+    @property
+    def modalities(self):
+        """("text", "video") when a training record has a query, else
+        ("video",): a model without queries needs no text encoder."""
+        queries = any(r["text"].strip() for r in self.split("train"))
+        return ("text", "video") if queries else ("video",)
 
     def split(self, name):
         return [r for r in self.records if r.get("split") == name]
@@ -170,10 +167,12 @@ def _shots(value, length):
 
 
 def _check_frame_sizes(folder):
+    """Every frame's header is read (not only the frames a model samples),
+    as the served signature reads every frame's."""
     files = media.list_frame_files(folder)
-    first = media.image_size(files[0])
+    first = _frame_size(folder, files[0])
     for path in files[1:]:
-        size = media.image_size(path)
+        size = _frame_size(folder, path)
         if size != first:
             raise ManifestError(
                 f"field 'video': frames of different sizes in "
@@ -183,101 +182,11 @@ def _check_frame_sizes(folder):
             )
 
 
-def train_video_summary(config):
-    """`train` for `config.task == "video_summary"` (see `train`)."""
-    from mmkeras.training import trainer
-
-    keras.utils.set_random_seed(config.seed)
-    resuming = trainer.has_backup(config.output_dir)
-    saved = trainer.read_plan(config) if resuming else None
-    source = read_summary_manifest(config.manifest, config.skip_bad_records)
-    train_split = source.split("train")
-    if not train_split:
-        raise ValueError(
-            f"{config.manifest} has no records with split 'train'."
-        )
-    validation_split = None
-    if config.validate or config.early_stopping_patience:
-        validation_split = source.split("validation") or None
-    if saved is None:
-        queries = [r["text"] for r in train_split if r["text"].strip()]
-        modalities = ("text", "video") if queries else ("video",)
-        plan = trainer.TrainingPlan(modalities)
-        if queries:
-            plan.vocabulary = learn_vocabulary(queries)
-    else:
-        plan = saved
-    trainer._say_precision(config)
-    task = video_summarizer(
-        plan.vocabulary,
-        hidden_dim=config.hidden_dim,
-        num_layers=config.num_layers,
-        num_heads=config.num_heads,
-        image_size=config.image_size,
-        sequence_length=config.sequence_length,
-        num_frames=config.num_frames,
-        dropout=config.dropout,
-        dtype=resolve_precision(config.precision),
-        metadata={
-            "train_config": trainer._config_dict(config, plan.modalities)
-        },
-    )
-
-    def dataset(split, training):
-        return make_dataset(
-            split,
-            task.preprocessor,
-            config.batch_size,
-            modalities=task.preprocessor.modalities,
-            target_fields=(IMPORTANCE_FIELD,),
-            shuffle=training,
-            seed=config.seed,
-            max_video_frames=config.num_frames,
-            cache=True,
-        )
-
-    steps = config.epochs * -(-len(train_split) // config.batch_size)
-    task.compile(
-        optimizer=keras.optimizers.AdamW(
-            keras.optimizers.schedules.CosineDecay(
-                config.learning_rate, decay_steps=steps, alpha=0.05
-            ),
-            weight_decay=config.weight_decay,
-            gradient_accumulation_steps=config.gradient_accumulation_steps,
-        ),
-        jit_compile=trainer._say_jit_compile(config),
-    )
-    os.makedirs(config.output_dir, exist_ok=True)
-    if not resuming:
-        trainer._remove_earlier_run(config.output_dir)
-    trainer.write_plan(config, plan)
-    validation_data = None
-    if validation_split is not None:
-        validation_data = dataset(validation_split, training=False)
+def _frame_size(folder, path):
     try:
-        history = task.fit(
-            dataset(train_split, training=True),
-            validation_data=validation_data,
-            epochs=config.epochs,
-            verbose=trainer._verbosity(config.verbose),
-            callbacks=trainer._callbacks(
-                config,
-                task,
-                validation_split,
-                resuming,
-                resolve_strategy("none"),  # one process: see the README
-            ),
-        )
-    except trainer.NonFiniteLoss as error:
-        raise trainer.NonFiniteLoss(
-            f"{error}; {trainer._advice_after_nan(config)}"
+        return media.image_size(path)
+    except media.MediaError as error:
+        raise ManifestError(
+            f"field 'video': frame {os.path.basename(path)} in '{folder}' "
+            f"cannot be read: {error}"
         ) from None
-    task.save(os.path.join(config.output_dir, trainer.TASK_FILE))
-    history_path = os.path.join(config.output_dir, trainer.HISTORY_FILE)
-    if os.path.exists(history_path):
-        trainer.draw_curves(
-            history_path, os.path.join(config.output_dir, trainer.CURVES_FILE)
-        )
-    return trainer.TrainResult(
-        task, history.history, config.output_dir, source.skipped
-    )

@@ -4,6 +4,7 @@ import pytest
 import tensorflow as tf
 
 from mmkeras.export import tflite
+from mmkeras.losses import frame_rank_loss
 from mmkeras.models import keyshots
 from mmkeras.models.video_summarizer import video_summarizer
 from mmkeras.preprocessing.video_summary_preprocessor import frame_targets
@@ -20,6 +21,7 @@ def _task():
         image_size=16,
         sequence_length=6,
         num_frames=NUM_FRAMES,
+        rank_loss_weight=0.5,
     )
 
 
@@ -66,6 +68,32 @@ def test_frame_targets_average_the_frames_each_sampled_frame_covers():
     ]
 
 
+def test_the_rank_loss_counts_each_ordered_pair_shortfall():
+    targets = tf.constant([[0.9, 0.5, 0.45, 0.1], [0.2, 0.8, 0.0, 0.0]])
+    scores = tf.constant([[0.3, 0.6, 0.0, 0.2], [0.0, 0.9, 0.5, 0.5]])
+    mask = tf.constant([[True, True, True, True], [True, True, False, False]])
+    # Ordered pairs (gap >= 0.1) and shortfalls max(0, target gap -
+    # predicted gap): clip 1: (0.9, 0.5) 0.7, (0.9, 0.45) 0.15,
+    # (0.9, 0.1) 0.7, (0.5, 0.1) 0, (0.45, 0.1) 0.55; (0.5, 0.45) is
+    # closer than 0.1. Clip 2: (0.8, 0.2) 0; its padding counts for
+    # nothing.
+    expected = (0.7 + 0.15 + 0.7 + 0.0 + 0.55 + 0.0) / 6
+    got = frame_rank_loss(scores, targets, mask)
+    np.testing.assert_allclose(float(got), expected, rtol=1e-6)
+    assert float(frame_rank_loss(targets, targets, mask)) == 0.0
+    # The task adds it to the squared error, weighted.
+    task = video_summarizer(hidden_dim=8, image_size=16, num_frames=4)
+    task.rank_loss_weight = 0.5
+    x = {"frame_mask": mask}
+    loss = task.compute_loss(
+        x, {"frame_scores": targets}, {"frame_scores": scores}
+    )
+    squared = np.mean(np.square(scores.numpy() - targets.numpy())[mask.numpy()])
+    np.testing.assert_allclose(float(loss), squared + 0.5 * expected, 1e-6)
+    with pytest.raises(ValueError, match="rank_loss_weight must be 0"):
+        video_summarizer(hidden_dim=8, image_size=16, rank_loss_weight=-1)
+
+
 def test_a_saved_task_reloads_with_equal_outputs(task, tmp_path):
     raw = {"video": np.array([_clip()], object), "text": np.array(["a red"])}
     path = str(tmp_path / "task.keras")
@@ -75,6 +103,7 @@ def test_a_saved_task_reloads_with_equal_outputs(task, tmp_path):
     for key in before:
         np.testing.assert_allclose(after[key], before[key], atol=1e-6)
     assert reloaded.budget == task.budget
+    assert reloaded.rank_loss_weight == 0.5
     assert before["frame_scores"].dtype == tf.float32
 
 
@@ -130,6 +159,21 @@ def test_bad_clips_are_clear_errors(task, served):
     broken[1] = b"not an image"
     with pytest.raises(tf.errors.InvalidArgumentError, match="frame 1"):
         serve({"video": tf.constant(broken)})
+    # Every frame's header is checked, not only the sampled frames'.
+    unsampled = _clip((12,))
+    unsampled[4] = b"not an image"
+    got = served["serving_default"]({"video": tf.constant(_clip((12,)))})
+    assert 4 not in got["frame_indices"].numpy().tolist()
+    with pytest.raises(
+        tf.errors.InvalidArgumentError, match="video 0, frame 4 is not a PNG"
+    ):
+        serve({"video": tf.constant(unsampled)})
+    mixed = _clip((3,)) + _clip((2,), size=24)
+    with pytest.raises(
+        tf.errors.InvalidArgumentError,
+        match="video 0: frame 3 is 24x24 but frame 0 is 16x16",
+    ):
+        serve({"video": tf.constant(mixed)})
     too_long = [_clip((1,))[0]] * (
         task.preprocessor.video_preprocessor.max_frames + 1
     )

@@ -62,17 +62,19 @@ def test_a_clip_over_max_frames_is_refused():
 
 
 def test_a_sampled_frame_over_max_pixels_is_named():
-    clip = _clip(3)
-    clip[1] = encoded_media.png_claiming(20000, 20000)
+    clip = [encoded_media.png_claiming(20000, 20000)] * 3
     preprocessor = VideoPreprocessor(3, (4, 4))
-    assert "video 0, frame 1 is 20000x20000 = 400000000 pixels" in _error(
+    assert "video 0, frame 0 is 20000x20000 = 400000000 pixels" in _error(
         lambda: preprocessor(tf.constant(clip))
     )
-    # A frame that is not sampled is never read.
+    # A frame that is not sampled is never decoded, but its header is
+    # read: a clip's frames must all have one size.
     assert preprocessor.sampler.frame_indices(4).numpy().tolist() == [0, 2, 3]
     skipped = _clip(4)
     skipped[1] = encoded_media.png_claiming(20000, 20000)
-    assert preprocessor(tf.constant(skipped))["frame_mask"].numpy().all()
+    assert "video 0: frame 1 is 20000x20000 but frame 0 is 6x6" in _error(
+        lambda: preprocessor(tf.constant(skipped))
+    )
 
 
 def test_the_sampled_frames_of_a_call_share_max_batch_pixels():

@@ -28,6 +28,10 @@ def folder(tmp_path):
     mixed.mkdir()
     (mixed / "000.png").write_bytes(_png(8))
     (mixed / "001.png").write_bytes(_png(16))
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "000.png").write_bytes(_png(8))
+    (broken / "001.png").write_bytes(b"not an image")
     pixels = np.zeros((6, 16, 16, 3), np.uint8)
     write_video(str(tmp_path / "clip.gif"), pixels, 6)
     return tmp_path
@@ -93,6 +97,10 @@ def test_a_good_manifest_gives_targets_queries_and_shots(folder):
         (
             {"video": "mixed", "annotations": [[0.1, 0.2]]},
             "frames of different sizes in",
+        ),
+        (
+            {"video": "broken", "annotations": [[0.1, 0.2]]},
+            "field 'video': frame 001.png in",
         ),
         (
             {"video": "missing.mp4", "annotations": [[0.1]]},
