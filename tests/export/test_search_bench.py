@@ -70,8 +70,6 @@ def test_rates_and_ratios_are_sane(result):
         # On a tiny gallery search-only can drown in noise: NaN then.
         for key in ("search_only", "search_ratio"):
             assert math.isnan(row[key]) or row[key] > 0
-        # The signature's time includes the embedding it is compared to.
-        assert row["signature"] < row["embed"]
     assert result["gallery_bytes"] >= 300 * 64 * 4
     # The gallery embeddings are variables of the SavedModel.
     assert result["saved_model_bytes"] > 300 * 64 * 4
