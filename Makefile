@@ -16,17 +16,8 @@ $(STAMP): setup.py
 demo: $(STAMP)
 	$(PY) scripts/demo.py
 
-# `make test PYTEST_ARGS="-n 2 --dist loadfile"` runs the suite on two
-# pytest-xdist workers, a test file per worker at a time (so each
-# end-to-end file's trained and served model is built once); 21 min on
-# two cores shared with other jobs. Not the default yet: the timed
-# assertion of tests/export/test_search_bench.py (the search signature's
-# rate below the embedding's) failed in both two-worker runs, and passes
-# alone.
-PYTEST_ARGS ?=
-
 test: $(STAMP)
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check mmkeras serving scripts tests

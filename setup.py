@@ -49,7 +49,7 @@ setup(
     extras_require={
         "dev": [
             "pytest>=8",
-            # `make test PYTEST_ARGS="-n 2 --dist loadfile"` (Makefile).
+            # `make test` runs the suite on two workers (pyproject.toml).
             "pytest-xdist>=3.6,<4",
             "ruff>=0.6",
             "cryptography>=42",
