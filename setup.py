@@ -49,6 +49,8 @@ setup(
     extras_require={
         "dev": [
             "pytest>=8",
+            # `make test` runs the suite on two workers (pyproject.toml).
+            "pytest-xdist>=3.6,<4",
             "ruff>=0.6",
             "cryptography>=42",
             "hypothesis>=6.100",

@@ -79,6 +79,14 @@ class Task(FunctionalModel):
         super().compile(
             optimizer=optimizer, loss=loss, metrics=metrics, **kwargs
         )
+        # Outside a distribution strategy, Keras builds the optimizer
+        # while tracing the first training step; a `tf.function` that
+        # creates variables is traced twice, so the first `fit` spent
+        # twice the tracing time. A task is built when it is made, so its
+        # optimizer can be built now.
+        if self.built and not self.optimizer.built:
+            with self.distribute_strategy.scope():
+                self.optimizer.build(self.trainable_variables)
 
     def compile_from_config(self, config):
         # Keras skips (with a warning) reviving the compile state of a
@@ -86,8 +94,6 @@ class Task(FunctionalModel):
         # arguments, so revive it as Keras would.
         config = keras.saving.deserialize_keras_object(config)
         self.compile(**config)
-        if self.built:
-            self.optimizer.build(self.trainable_variables)
 
     def serving_signatures(self):
         """dict of signature name to a `tf.function` of raw inputs."""
