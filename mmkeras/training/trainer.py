@@ -449,19 +449,9 @@ def build_video_summarizer(config, plan):
             "task 'video_summary' needs the 'video' modality, received "
             f"modalities {plan.modalities}."
         )
-    return video_summarizer(
-        plan.vocabulary,
-        hidden_dim=config.hidden_dim,
-        num_layers=config.num_layers,
-        num_heads=config.num_heads,
-        image_size=config.image_size,
-        sequence_length=config.sequence_length,
-        num_frames=config.num_frames,
-        dropout=config.dropout,
-        rank_loss_weight=config.rank_loss_weight,
-        dtype=resolve_precision(config.precision),
-        metadata={"train_config": _config_dict(config, plan.modalities)},
-    )
+    args = _common_task_args(config, plan)
+    del args["sample_rate"], args["clip_seconds"]  # no audio
+    return video_summarizer(**args, rank_loss_weight=config.rank_loss_weight)
 
 
 def _common_task_args(config, plan):
