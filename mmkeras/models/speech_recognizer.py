@@ -3,6 +3,7 @@
 import keras
 import numpy as np
 import tensorflow as tf
+from keras.src.losses.loss import scale_loss_for_distribution
 
 from mmkeras import losses
 from mmkeras.encoders.audio_encoder import SUBSAMPLING_LAYERS
@@ -267,7 +268,9 @@ class SpeechRecognizer(Task):
         loss = tf.reduce_mean(tf.where(alignable, per_example, 0.0))
         if self.losses:
             loss = loss + keras.ops.cast(keras.ops.sum(self.losses), "float32")
-        return loss
+        # Under tf.distribute the replicas' gradients are summed: each
+        # replica's loss is its share, as Keras makes compiled losses.
+        return scale_loss_for_distribution(loss)
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         return self.get_metrics_result()

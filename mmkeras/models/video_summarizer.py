@@ -6,6 +6,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 from keras import ops
+from keras.src.losses.loss import scale_loss_for_distribution
 
 from mmkeras.encoders.image_encoder import ImageEncoder
 from mmkeras.encoders.text_encoder import TextEncoder
@@ -254,7 +255,9 @@ class VideoSummarizer(Task):
             )
         if self.losses:
             loss = loss + ops.cast(ops.sum(self.losses), "float32")
-        return loss
+        # Under tf.distribute the replicas' gradients are summed: each
+        # replica's loss is its share, as Keras makes compiled losses.
+        return scale_loss_for_distribution(loss)
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         return self.get_metrics_result()
