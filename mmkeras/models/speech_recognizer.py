@@ -95,13 +95,19 @@ class SpeechPreprocessor(PreprocessingLayer):
         self.wav_decoder = wav_decoder
         self.vocabulary = list(vocabulary)
         self.max_label_length = int(max_label_length)
-        self.char_ids = keras.layers.StringLookup(
-            vocabulary=self.vocabulary,
-            num_oov_indices=1,
-            output_mode="int",
-            dtype="int32",
-            name="char_ids",
+        # Character i of the vocabulary is label i + 1 (0 is CTC's blank),
+        # looked up by code point in a sorted table. A Keras StringLookup
+        # did this before, but a layer without XLA support anywhere in a
+        # model (this one is only ever run by tf.data) makes Keras turn
+        # `jit_compile=True` off for the whole training step.
+        order = sorted(range(len(self.vocabulary)), key=self._code_point)
+        self._sorted_code_points = np.array(
+            [self._code_point(i) for i in order], "int32"
         )
+        self._sorted_labels = np.array([i + 1 for i in order], "int32")
+
+    def _code_point(self, index):
+        return ord(self.vocabulary[index])
 
     def raw_input_specs(self):
         return {"audio": tf.TensorSpec([None], tf.string, name="audio")}
@@ -142,12 +148,13 @@ class SpeechPreprocessor(PreprocessingLayer):
         scalar = transcripts.shape.rank == 0
         if scalar:
             transcripts = transcripts[tf.newaxis]
-        chars = tf.strings.unicode_split(
+        code_points = tf.strings.unicode_decode(
             normalize_transcripts(transcripts), "UTF-8"
         )
-        ids = tf.cast(
-            chars.with_flat_values(self.char_ids(chars.flat_values)), tf.int32
+        ids = code_points.with_flat_values(
+            self._character_labels(code_points.flat_values)
         )
+        # A character outside the vocabulary is left out.
         ids = tf.ragged.boolean_mask(ids, ids > 0)[:, : self.max_label_length]
         labels = ids.to_tensor(
             default_value=0, shape=[None, self.max_label_length]
@@ -156,6 +163,15 @@ class SpeechPreprocessor(PreprocessingLayer):
         if scalar:
             return {"labels": labels[0], "label_lengths": lengths[0]}
         return {"labels": labels, "label_lengths": lengths}
+
+    def _character_labels(self, code_points):
+        """int32 labels of int32 code points: 0 for an unknown one."""
+        table = tf.constant(self._sorted_code_points)
+        position = tf.searchsorted(table, code_points)
+        position = tf.minimum(position, len(self.vocabulary) - 1)
+        known = tf.equal(tf.gather(table, position), code_points)
+        labels = tf.gather(tf.constant(self._sorted_labels), position)
+        return tf.where(known, labels, 0)
 
     def get_config(self):
         config = super().get_config()
