@@ -86,6 +86,8 @@ class SpeechPreprocessor(PreprocessingLayer):
 
     def __init__(self, wav_decoder, vocabulary, max_label_length, **kwargs):
         super().__init__(**kwargs)
+        if not len(vocabulary):
+            raise ValueError("A speech vocabulary needs a character at least.")
         bad = [c for c in vocabulary if len(c) != 1]
         if bad:
             raise ValueError(

@@ -68,6 +68,14 @@ def test_labels_by_hand_eagerly_and_in_dataset_map():
     assert mapped["labels"].numpy().tolist() == expected
 
 
+def test_a_vocabulary_is_single_characters_and_not_empty():
+    decoder = WavDecoder(RATE, SAMPLES)
+    with pytest.raises(ValueError, match="a character at least"):
+        SpeechPreprocessor(decoder, [], 8)
+    with pytest.raises(ValueError, match="single characters, received 'ab'"):
+        SpeechPreprocessor(decoder, ["a", "ab"], 8)
+
+
 @pytest.mark.slow
 def test_the_task_contract(tmp_path):
     task = _task()
