@@ -3,7 +3,6 @@
 import keras
 import numpy as np
 import tensorflow as tf
-from keras.src.losses.loss import scale_loss_for_distribution
 
 from mmkeras import losses
 from mmkeras.layers.logit_scale import LOSSES
@@ -159,17 +158,12 @@ class DualEncoder(Task):
     def compute_loss(
         self, x=None, y=None, y_pred=None, sample_weight=None, training=True
     ):
-        loss = self.replica_loss(y, y_pred)
-        if self.losses:
-            loss = loss + keras.ops.cast(keras.ops.sum(self.losses), "float32")
-        return loss
+        return self.own_loss_total(self.pair_loss(y, y_pred))
 
     def replica_loss(self, y, y_pred):
-        """`pair_loss` as this replica's share: under `tf.distribute` the
-        replicas' gradients are summed, so (as Keras does for compiled
-        losses) each replica's loss is divided by their number. The
+        """`pair_loss` as this replica's share (`replica_share`). The
         negatives are this replica's batch."""
-        return scale_loss_for_distribution(self.pair_loss(y, y_pred))
+        return self.replica_share(self.pair_loss(y, y_pred))
 
     def pair_loss(self, y, y_pred):
         """The contrastive loss of a batch's embeddings (`y`: its item

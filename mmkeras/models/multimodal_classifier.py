@@ -172,10 +172,11 @@ class MultimodalClassifier(Task):
         # Added even at weight 0, so the heads get (zero) gradients rather
         # than none, which the optimizer warns about at every step.
         modality_loss = self._modality_loss(x, y, y_pred["modality_logits"])
-        # Under tf.distribute the replicas' gradients are summed, so Keras
-        # divides each replica's loss by their number; this one too.
-        replicas = tf.distribute.get_strategy().num_replicas_in_sync
-        return loss + self.auxiliary_loss_weight * modality_loss / replicas
+        # Keras has divided the compiled loss among the replicas; the
+        # heads' loss is divided the same way.
+        return loss + self.auxiliary_loss_weight * self.replica_share(
+            modality_loss
+        )
 
     def _modality_loss(self, x, y, modality_logits):
         """Sum over modalities of each head's mean cross-entropy where its

@@ -3,7 +3,6 @@
 import keras
 import numpy as np
 import tensorflow as tf
-from keras.src.losses.loss import scale_loss_for_distribution
 
 from mmkeras import losses
 from mmkeras.encoders.audio_encoder import SUBSAMPLING_LAYERS
@@ -283,12 +282,9 @@ class SpeechRecognizer(Task):
             y["labels"], y["label_lengths"], y_pred["logit_lengths"]
         )
         alignable = tf.logical_and(alignable, tf.math.is_finite(per_example))
-        loss = tf.reduce_mean(tf.where(alignable, per_example, 0.0))
-        if self.losses:
-            loss = loss + keras.ops.cast(keras.ops.sum(self.losses), "float32")
-        # Under tf.distribute the replicas' gradients are summed: each
-        # replica's loss is its share, as Keras makes compiled losses.
-        return scale_loss_for_distribution(loss)
+        return self.own_loss_total(
+            tf.reduce_mean(tf.where(alignable, per_example, 0.0))
+        )
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         return self.get_metrics_result()

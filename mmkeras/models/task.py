@@ -1,6 +1,7 @@
 """The Task contract: a fit-ready model that owns its preprocessing."""
 
 import keras
+from keras.src.losses.loss import scale_loss_for_distribution
 
 from mmkeras.functional_model import FunctionalModel
 
@@ -67,6 +68,25 @@ class Task(FunctionalModel):
 
     def default_metrics(self):
         return []
+
+    def replica_share(self, loss):
+        """`loss` as this replica's share under `tf.distribute`.
+
+        The replicas' gradients are summed, so Keras divides a compiled
+        loss by their number; a loss a task computes itself in
+        `compute_loss` must be divided the same way, or N replicas train
+        with N times its gradient and report N times its value.
+        """
+        return scale_loss_for_distribution(loss)
+
+    def own_loss_total(self, loss):
+        """A task's own loss totalled as Keras totals a compiled one: its
+        replica's share, plus the layers' added losses (`self.losses`),
+        which Keras does not divide."""
+        loss = self.replica_share(loss)
+        if self.losses:
+            loss = loss + keras.ops.cast(keras.ops.sum(self.losses), "float32")
+        return loss
 
     def compile(self, optimizer="auto", loss="auto", metrics="auto", **kwargs):
         """`keras.Model.compile`, where "auto" means the task's defaults."""

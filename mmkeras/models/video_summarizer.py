@@ -6,7 +6,6 @@ import keras
 import numpy as np
 import tensorflow as tf
 from keras import ops
-from keras.src.losses.loss import scale_loss_for_distribution
 
 from mmkeras.encoders.image_encoder import ImageEncoder
 from mmkeras.encoders.text_encoder import TextEncoder
@@ -253,11 +252,7 @@ class VideoSummarizer(Task):
             loss = loss + self.rank_loss_weight * frame_rank_loss(
                 y_pred["frame_scores"], y["frame_scores"], x["frame_mask"]
             )
-        if self.losses:
-            loss = loss + ops.cast(ops.sum(self.losses), "float32")
-        # Under tf.distribute the replicas' gradients are summed: each
-        # replica's loss is its share, as Keras makes compiled losses.
-        return scale_loss_for_distribution(loss)
+        return self.own_loss_total(loss)
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         return self.get_metrics_result()
